@@ -1,0 +1,41 @@
+import { UsageError } from "../errors.ts";
+import { validateId } from "../id.ts";
+import { layoutOf, type Layout, resolveStateDir } from "../state.ts";
+
+/** Flags every command takes. */
+export const globalArgs = {
+  dir: { type: "string", description: "State directory (default: $CORRAL_DIR, else the nearest .corral/ above, else ./.corral)", valueHint: "DIR" },
+  verbose: { type: "boolean", description: "Show stack traces and debug output" },
+} as const;
+
+export const jsonArg = {
+  json: { type: "boolean", description: "Print one JSON document on stdout" },
+} as const;
+
+export const idArg = {
+  id: { type: "positional", description: "Agent id (1-128 bytes, no control characters)", required: true, valueHint: "ID" },
+} as const;
+
+export function layoutFrom(args: { dir?: string }): Layout {
+  return layoutOf(resolveStateDir({ dir: args.dir }));
+}
+
+export function checkedId(id: unknown): string {
+  if (typeof id !== "string") throw new UsageError("an agent id is required");
+  validateId(id);
+  return id;
+}
+
+/** What followed the first `--` on the command line (citty would mix it into its positionals). */
+let afterDashDash: string[] | null = null;
+export function setCommandArgv(argv: string[] | null): void {
+  afterDashDash = argv;
+}
+export function commandArgv(): string[] | null {
+  return afterDashDash;
+}
+
+/** Positionals other than the first (citty captures one per declared positional). */
+export function extraPositionals(args: { _: string[] }, declared: number): string[] {
+  return args._.slice(declared);
+}

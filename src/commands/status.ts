@@ -1,0 +1,38 @@
+import { defineCommand } from "citty";
+import { EXIT } from "../errors.ts";
+import { readHistory } from "../history.ts";
+import { encodeId } from "../id.ts";
+import { inspect } from "../inspect.ts";
+import { writeJson, writeOut } from "../output.ts";
+import { type AgentRow, rowOfEntry, rowOfHistory } from "../rows.ts";
+import { sweep } from "../sweep.ts";
+import { renderTable } from "./ps.ts";
+import { checkedId, globalArgs, idArg, jsonArg, layoutFrom } from "./_shared.ts";
+
+/** LSB-style: 0 running, 3 not running, 4 unknown (no such agent, or a handle we cannot read). */
+export function statusExit(row: AgentRow | null): number {
+  if (!row) return EXIT.unknown;
+  if (row.state === "running" || row.state === "unverified") return EXIT.ok;
+  if (row.state === "exited" || row.state === "stale") return EXIT.notRunning;
+  return EXIT.unknown;
+}
+
+export default defineCommand({
+  meta: { name: "status", description: "Show one agent; exit 0 if running, 3 if not running, 4 if unknown" },
+  args: { ...idArg, ...jsonArg, ...globalArgs },
+  async run({ args }) {
+    const id = checkedId(args.id);
+    const l = layoutFrom(args);
+    await sweep(l);
+    const e = inspect(l, encodeId(id));
+    let row: AgentRow | null = e.read.kind === "missing" ? null : rowOfEntry(e);
+    if (!row) {
+      const past = readHistory(l.history).filter((h) => h.id === id).at(-1);
+      row = past ? rowOfHistory(past) : null;
+    }
+    if (args.json) writeJson(row);
+    else if (row) writeOut(renderTable([row], Date.now(), false));
+    else writeOut(`${id}: unknown\n`);
+    process.exitCode = statusExit(row);
+  },
+});

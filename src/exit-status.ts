@@ -1,0 +1,42 @@
+import { constants } from "node:os";
+
+/** How a process ended: an exit code, or the signal that killed it. Kept together everywhere. */
+export interface ExitStatus {
+  exitCode: number | null;
+  signal: string | null;
+}
+
+const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+
+export function signalName(n: number): string | null {
+  return SIGNAL_NAMES.get(n) ?? null;
+}
+
+export function signalNumber(name: string): number | null {
+  return (constants.signals as Record<string, number>)[name] ?? null;
+}
+
+/**
+ * Reads a shell's `$?`: above 128 means "killed by signal status-128" when that is a real
+ * signal (sh cannot tell `exit 130` from death by SIGINT; corral reads it as the signal).
+ */
+export function fromShellStatus(status: number): ExitStatus {
+  if (status > 128) {
+    const name = signalName(status - 128);
+    if (name) return { exitCode: null, signal: name };
+  }
+  return { exitCode: status, signal: null };
+}
+
+/** The shell-style status a caller should exit with: the code, or 128+signal. */
+export function toShellStatus(s: ExitStatus): number | null {
+  if (s.exitCode !== null) return s.exitCode;
+  if (s.signal !== null) return 128 + (signalNumber(s.signal) ?? 0);
+  return null;
+}
+
+export function describeExit(s: ExitStatus): string {
+  if (s.signal) return s.signal;
+  if (s.exitCode !== null) return `exit ${s.exitCode}`;
+  return "unknown";
+}

@@ -1,0 +1,149 @@
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { PID_LIMIT } from "./probes.ts";
+
+/** Version of the on-disk handle record; readers reject versions they do not know. */
+export const HANDLE_VERSION = 1;
+/** Handles are a few hundred bytes; anything bigger is not one of ours and is not read whole. */
+export const MAX_HANDLE_BYTES = 64 * 1024;
+
+/**
+ * The owned handle: everything needed to prove, later and from another process, that process
+ * group `pgid` is still the one corral started (leader start time + boot id + host + uid).
+ */
+export interface Handle {
+  v: typeof HANDLE_VERSION;
+  id: string;
+  pgid: number;
+  /** Field 22 of the leader's /proc/<pid>/stat when it was started. */
+  leaderStart: number;
+  bootId: string;
+  host: string;
+  uid: number;
+  argv: string[];
+  cwd: string;
+  /** Wall-clock start, ms since the epoch. */
+  startedAt: number;
+  /** Who runs it: "spawn" (detached) or a supervisor's name. */
+  mode: string;
+}
+
+/** What a file in pids/ turned out to be. `file` is what lstat said, for "rewritten since?" checks. */
+export type HandleRead =
+  | { kind: "handle"; handle: Handle; file: FileStamp; text: string }
+  | { kind: "legacy"; pgid: number; file: FileStamp; text: string }
+  | { kind: "corrupt"; reason: string; file?: FileStamp }
+  | { kind: "missing" };
+
+export interface FileStamp {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  uid: number;
+}
+
+const isPid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) > 1 && (n as number) <= PID_LIMIT;
+
+/**
+ * Validates a handle's text field by field. Accepts the versioned JSON record, and the seed
+ * project's legacy format (a bare pgid), which carries no identity and so is only "unverified".
+ * Never repairs: a record that is off in any way is reported as corrupt with the reason.
+ */
+export function parseHandle(text: string): { handle: Handle } | { legacy: number } | { corrupt: string } {
+  const trimmed = text.trim();
+  if (trimmed === "") return { corrupt: "empty file" };
+  if (/^\d+$/.test(trimmed)) {
+    const n = Number(trimmed);
+    return isPid(n) ? { legacy: n } : { corrupt: `pgid ${trimmed} is out of range` };
+  }
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(trimmed);
+  } catch {
+    return { corrupt: "neither a JSON record nor a bare pgid" };
+  }
+  if (typeof o !== "object" || o === null || Array.isArray(o)) return { corrupt: "not a JSON object" };
+  if (o.v !== HANDLE_VERSION) return { corrupt: `unknown record version ${JSON.stringify(o.v)}` };
+  const bad = (field: string) => ({ corrupt: `field ${field} is missing or invalid` });
+  if (typeof o.id !== "string" || o.id === "") return bad("id");
+  if (!isPid(o.pgid)) return bad("pgid");
+  if (!Number.isSafeInteger(o.leaderStart) || (o.leaderStart as number) < 0) return bad("leaderStart");
+  if (typeof o.bootId !== "string" || o.bootId === "") return bad("bootId");
+  if (typeof o.host !== "string") return bad("host");
+  if (!Number.isSafeInteger(o.uid) || (o.uid as number) < 0) return bad("uid");
+  if (!Array.isArray(o.argv) || o.argv.length === 0 || !o.argv.every((a) => typeof a === "string")) return bad("argv");
+  if (typeof o.cwd !== "string") return bad("cwd");
+  if (!Number.isSafeInteger(o.startedAt) || (o.startedAt as number) < 0) return bad("startedAt");
+  if (typeof o.mode !== "string") return bad("mode");
+  return { handle: o as unknown as Handle };
+}
+
+/**
+ * Reads one entry of pids/ without ever following it: symlinks, directories, FIFOs, devices
+ * and oversized files are reported as corrupt before anything is opened (a FIFO opened for
+ * reading would block forever). Opens with O_NOFOLLOW|O_NONBLOCK and re-checks with fstat, so a
+ * file swapped for a FIFO between lstat and open still cannot hang or mislead the caller.
+ */
+export function readHandle(path: string): HandleRead {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return { kind: "missing" };
+  }
+  const kind = st.isSymbolicLink() ? "a symlink" : st.isDirectory() ? "a directory" : st.isFIFO() ? "a FIFO" : !st.isFile() ? "not a regular file" : "";
+  if (kind) return { kind: "corrupt", reason: `is ${kind}` };
+  if (st.size > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: `is ${st.size} bytes, too big for a handle` };
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? { kind: "missing" } : { kind: "corrupt", reason: `cannot be opened (${code})` };
+  }
+  try {
+    const fst = fstatSync(fd);
+    if (!fst.isFile() || fst.size > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: "changed into something other than a small file" };
+    const buf = Buffer.alloc(fst.size);
+    const n = fst.size === 0 ? 0 : readSync(fd, buf, 0, fst.size, 0);
+    const text = buf.subarray(0, n).toString("utf8");
+    const file: FileStamp = { ino: fst.ino, size: fst.size, mtimeMs: fst.mtimeMs, uid: fst.uid };
+    const parsed = parseHandle(text);
+    if ("handle" in parsed) return { kind: "handle", handle: parsed.handle, file, text };
+    if ("legacy" in parsed) return { kind: "legacy", pgid: parsed.legacy, file, text };
+    return { kind: "corrupt", reason: parsed.corrupt, file };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes a file so readers see either the old content or the new, never a torn one:
+ * a dot-named temp file in the same directory, then rename(2). The temp name starts with a dot,
+ * which no encoded id does, so a sweep can tell an interrupted write from a handle.
+ */
+export function writeFileAtomic(dir: string, name: string, text: string): void {
+  const tmp = `${dir}/.tmp.${name}.${process.pid}`;
+  try {
+    writeFileSync(tmp, text, { mode: 0o600, flag: "w" });
+    renameSync(tmp, `${dir}/${name}`);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw e;
+  }
+}
+
+export function serializeHandle(h: Handle): string {
+  return `${JSON.stringify(h)}\n`;
+}
+
+/** True when the file at `path` is still the one described by `stamp` (same inode, size, mtime). */
+export function unchangedSince(path: string, stamp: FileStamp): boolean {
+  try {
+    const st = lstatSync(path);
+    return st.ino === stamp.ino && st.size === stamp.size && st.mtimeMs === stamp.mtimeMs;
+  } catch {
+    return false;
+  }
+}

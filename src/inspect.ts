@@ -1,0 +1,55 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { readExitRecord } from "./exit-record.ts";
+import { type HandleRead, readHandle } from "./handle.ts";
+import { decodeId } from "./id.ts";
+import { currentIdentity, probeGroup, readStat } from "./probes.ts";
+import type { Layout } from "./state.ts";
+import { classify, type Verdict, type VerdictProbes } from "./verdict.ts";
+
+/** One entry of pids/ with what it is and what state its agent is in. */
+export interface Entry {
+  name: string;
+  /** The decoded agent id; null when the file name is not one corral writes. */
+  id: string | null;
+  path: string;
+  read: HandleRead;
+  verdict: Verdict;
+}
+
+/** The machine-facing probes for one entry (real /proc, real kill(2), its exit record). */
+export function probesFor(l: Layout, name: string): VerdictProbes {
+  return {
+    identity: currentIdentity(),
+    readStat: (pid) => readStat(pid),
+    probeGroup: (pgid) => probeGroup(pgid),
+    readExit: (pgid) => readExitRecord(join(l.exits, name), pgid),
+  };
+}
+
+/** Reads and classifies pids/<name>. */
+export function inspect(l: Layout, name: string, probes: VerdictProbes = probesFor(l, name)): Entry {
+  const path = join(l.pids, name);
+  const id = decodeId(name);
+  const read = readHandle(path);
+  if (id === null && read.kind !== "missing") {
+    return { name, id, path, read, verdict: { state: "corrupt", reason: "file name is not an encoded agent id", ours: false } };
+  }
+  const verdict = classify(read, probes);
+  if (verdict.handle && verdict.handle.id !== id) {
+    return { name, id, path, read, verdict: { state: "corrupt", reason: `records id ${JSON.stringify(verdict.handle.id)}, not its file name's`, ours: false } };
+  }
+  return { name, id, path, read, verdict };
+}
+
+/** Names in pids/ (handles and leftovers alike); empty when the state dir does not exist yet. */
+export function listNames(l: Layout): string[] {
+  try {
+    return readdirSync(l.pids).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** A dot-file in pids/ is corral's own temp file from an atomic write, never a handle. */
+export const isTempName = (name: string) => name.startsWith(".");

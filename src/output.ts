@@ -1,0 +1,73 @@
+import { writeSync } from "node:fs";
+import type { ConsolaInstance } from "consola/core";
+
+let stdoutClosed = false;
+
+/**
+ * Writes machine or table output to stdout. A closed pipe (`corral ps | head`) is not an error:
+ * Bun ignores SIGPIPE, so the write fails with EPIPE, which ends output quietly.
+ */
+export function writeOut(text: string): void {
+  if (stdoutClosed) return;
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length; ) {
+    try {
+      off += writeSync(1, buf, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN") continue;
+      if (code === "EPIPE") {
+        stdoutClosed = true;
+        return;
+      }
+      throw e;
+    }
+  }
+}
+
+export function writeJson(value: unknown): void {
+  writeOut(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
+export function useColor(fd: number): boolean {
+  return !process.env.NO_COLOR && require("node:tty").isatty(fd);
+}
+
+let verbose = false;
+export function setVerbose(v: boolean): void {
+  verbose = v;
+}
+export const isVerbose = () => verbose;
+
+let instance: ConsolaInstance | undefined;
+
+/**
+ * The one consola instance for human messages, on stderr. Created on first use (read-only
+ * commands that print nothing never pay for it) with an explicit level and no throttling, so
+ * NODE_ENV, CI or a TTY cannot change what a user sees.
+ */
+export function log(): ConsolaInstance {
+  if (instance) return instance;
+  const { createConsola } = require("consola/core") as typeof import("consola/core");
+  const color = useColor(2);
+  const tag = (type: string) => {
+    const t = type === "warn" ? "warning: " : type === "error" || type === "fatal" ? "error: " : "";
+    return color && t ? `\x1b[${type === "warn" ? 33 : 31}m${t}\x1b[0m` : t;
+  };
+  instance = createConsola({
+    level: verbose ? 4 : 3,
+    throttle: 0,
+    reporters: [
+      {
+        log(obj) {
+          const msg = obj.args.map((a) => (a instanceof Error ? (verbose ? a.stack : a.message) : String(a))).join(" ");
+          try {
+            writeSync(2, `corral: ${tag(obj.type)}${msg}\n`);
+          } catch {}
+        },
+      },
+    ],
+  });
+  return instance;
+}

@@ -1,0 +1,98 @@
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+
+/** The fields of /proc/<pid>/stat that identify a process. */
+export interface ProcStat {
+  /** Field 3: R, S, D, Z, T, ... */
+  state: string;
+  /** Field 5: process group id. */
+  pgrp: number;
+  /** Field 22: start time in clock ticks since boot; with the boot id, a pid's identity. */
+  startTicks: number;
+}
+
+/**
+ * Parses the text of /proc/<pid>/stat. The command name (field 2) sits in parentheses and may
+ * itself contain spaces and `)`, so fields are counted after the *last* `)`.
+ * Returns null for anything malformed rather than guessing.
+ */
+export function parseStat(text: string): ProcStat | null {
+  const close = text.lastIndexOf(")");
+  if (close < 0) return null;
+  const f = text.slice(close + 1).trim().split(/\s+/);
+  // f[0] is field 3 (state), f[2] field 5 (pgrp), f[19] field 22 (starttime)
+  if (f.length < 20) return null;
+  const pgrp = Number(f[2]);
+  const startTicks = Number(f[19]);
+  if (!/^[A-Za-z]$/.test(f[0]!) || !Number.isSafeInteger(pgrp) || !Number.isSafeInteger(startTicks)) return null;
+  return { state: f[0]!, pgrp, startTicks };
+}
+
+/** Reads one process's stat by pid (a targeted read, never a listing). Null when it does not exist. */
+export function readStat(pid: number, procRoot = "/proc"): ProcStat | null {
+  try {
+    return parseStat(readFileSync(`${procRoot}/${pid}/stat`, "latin1"));
+  } catch {
+    return null;
+  }
+}
+
+/** This boot's id; it changes on every boot, so handles from an earlier boot are never trusted. */
+export function readBootId(procRoot = "/proc"): string {
+  return readFileSync(`${procRoot}/sys/kernel/random/boot_id`, "latin1").trim();
+}
+
+export type GroupProbe = "alive" | "eperm" | "gone";
+
+/**
+ * `kill(-pgid, 0)`: "alive" while any member exists (zombies included), "eperm" when members
+ * exist but belong to someone we may not signal, "gone" on ESRCH. Callers must not read
+ * "alive" as "the agent runs": a zombie leader keeps the group answering.
+ */
+export function probeGroup(pgid: number, kill: (pid: number, sig: number) => unknown = process.kill): GroupProbe {
+  assertSignalableGroup(pgid);
+  try {
+    kill(-pgid, 0);
+    return "alive";
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EPERM") return "eperm";
+    if (code === "ESRCH") return "gone";
+    throw e;
+  }
+}
+
+let ownPgidCache: number | undefined;
+/** The caller's own process group, which corral never signals. */
+export function ownPgid(): number {
+  ownPgidCache ??= readStat(process.pid)?.pgrp ?? -1;
+  return ownPgidCache;
+}
+
+/** Largest pid Linux can hand out (PID_MAX_LIMIT); recorded pgids above it are corrupt. */
+export const PID_LIMIT = 4_194_304;
+
+/**
+ * The last check before any group signal: pgid must be an integer in 2..PID_LIMIT and not the
+ * caller's own group. `kill(-1, …)` would signal every process we may signal and `kill(0, …)`
+ * our own group, so a bad number here must never reach the kernel.
+ */
+export function assertSignalableGroup(pgid: number): void {
+  if (!Number.isSafeInteger(pgid) || pgid <= 1 || pgid > PID_LIMIT) {
+    throw new RangeError(`refusing to signal process group ${pgid}`);
+  }
+  if (pgid === ownPgid()) throw new RangeError(`refusing to signal corral's own process group ${pgid}`);
+}
+
+/** The facts about this machine and user that a handle must match to be ours. */
+export interface Identity {
+  bootId: string;
+  host: string;
+  uid: number;
+}
+
+let identityCache: Identity | undefined;
+export function currentIdentity(procRoot = "/proc"): Identity {
+  identityCache ??= { bootId: readBootId(procRoot), host: hostname(), uid: process.getuid?.() ?? -1 };
+  return identityCache;
+}

@@ -1,0 +1,58 @@
+import type { Entry } from "./inspect.ts";
+import type { HistoryEntry } from "./history.ts";
+import type { AgentState } from "./verdict.ts";
+
+/**
+ * One agent as `ps --json` and `status --json` print it. A stable scripting interface:
+ * fields are only ever added. Times are ISO 8601 strings.
+ */
+export interface AgentRow {
+  id: string;
+  state: AgentState;
+  pgid: number | null;
+  argv: string[];
+  cwd: string | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  /** Why the state is what it is ("pid reused", "is a symlink", ...); empty when nothing to say. */
+  reason: string;
+  /** Set for rows from history. */
+  history?: true;
+}
+
+const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);
+
+export function rowOfEntry(e: Entry): AgentRow {
+  const v = e.verdict;
+  const h = v.handle;
+  return {
+    id: e.id ?? e.name,
+    state: v.state,
+    pgid: h?.pgid ?? v.legacyPgid ?? null,
+    argv: h?.argv ?? [],
+    cwd: h?.cwd ?? null,
+    startedAt: iso(h?.startedAt),
+    endedAt: iso(v.exit?.endedAt),
+    exitCode: v.exit?.exitCode ?? null,
+    signal: v.exit?.signal ?? null,
+    reason: v.reason,
+  };
+}
+
+export function rowOfHistory(h: HistoryEntry): AgentRow {
+  return {
+    id: h.id,
+    state: h.state,
+    pgid: h.pgid,
+    argv: h.argv,
+    cwd: h.cwd || null,
+    startedAt: iso(h.startedAt),
+    endedAt: iso(h.endedAt),
+    exitCode: h.exitCode,
+    signal: h.signal,
+    reason: h.reason,
+    history: true,
+  };
+}

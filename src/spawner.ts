@@ -1,0 +1,121 @@
+import { closeSync, existsSync, openSync, renameSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { CorralError } from "./errors.ts";
+import { type Handle, HANDLE_VERSION, serializeHandle, writeFileAtomic } from "./handle.ts";
+import { encodeId } from "./id.ts";
+import { acquireLock } from "./lock.ts";
+import { logPath } from "./logs.ts";
+import { currentIdentity, readStat } from "./probes.ts";
+import { retireIfEnded } from "./retire.ts";
+import { ensureLayout, type Layout } from "./state.ts";
+import { DEFAULT_GRACE_MS } from "./terminate.ts";
+import { graceSeconds, WRAPPER_NAME, WRAPPER_SCRIPT } from "./wrapper.ts";
+
+export interface SpawnRequest {
+  id: string;
+  argv: string[];
+  cwd: string;
+  /** The agent's complete environment. */
+  env: Record<string, string>;
+  mode?: string;
+  /** Grace the wrapper gives leftovers after its agent ends on its own. */
+  graceMs?: number;
+}
+
+/** Bun's own control variables: an agent that is itself a Bun program must not inherit corral's. */
+const BUN_CONTROL_VARS = /^(BUN_BE_BUN|BUN_OPTIONS|BUN_INSPECT.*|BUN_CONFIG_.*|BUN_RUNTIME_TRANSPILER_CACHE_PATH)$/;
+
+/** The environment corral gives an agent: the caller's, less Bun's control variables, plus `extra`. */
+export function agentEnv(base: Record<string, string | undefined>, extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && !BUN_CONTROL_VARS.test(k)) env[k] = v;
+  return Object.assign(env, extra);
+}
+
+/** Keeps one previous generation: the old run's log becomes `.log.1`. */
+function rotateLog(l: Layout, name: string): string {
+  const log = logPath(l, name);
+  if (existsSync(log)) renameSync(log, logPath(l, name, true));
+  return log;
+}
+
+function checkCwd(cwd: string): void {
+  let ok = false;
+  try {
+    ok = statSync(cwd).isDirectory();
+  } catch {}
+  if (!ok) throw new CorralError("E_BAD_CWD", `working directory ${cwd} does not exist or is not a directory`, { facts: { cwd } });
+}
+
+/**
+ * Starts `argv` as an owned agent: a setsid'd wrapper whose process group is the agent's,
+ * a handle written atomically to pids/ *before* the wrapper is told to start the agent, and
+ * stdout+stderr appended to the agent's log. Under the state lock, so two spawns of one id race
+ * to exactly one winner. If the handle cannot be written, the wrapper is killed before it ever
+ * started the agent and the error says why.
+ */
+export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Handle> {
+  checkCwd(req.cwd);
+  const cmd = req.argv[0]!;
+  if (!Bun.which(cmd, { PATH: req.env.PATH ?? "", cwd: req.cwd })) {
+    throw new CorralError("E_NOT_FOUND", `command not found: ${cmd}`, { facts: { cmd } });
+  }
+  const name = encodeId(req.id);
+  ensureLayout(l);
+  const lock = await acquireLock(l.lock);
+  try {
+    const existing = retireIfEnded(l, name);
+    if (existing) {
+      throw new CorralError("E_RUNNING", `agent ${JSON.stringify(req.id)} is already ${existing.state}${existing.reason ? ` (${existing.reason})` : ""}`, {
+        hint: existing.state === "corrupt" ? "move the bad handle aside with: corral sweep" : `stop it first with: corral kill ${req.id}`,
+        facts: { id: req.id },
+      });
+    }
+    const startedAt = Date.now();
+    const logFd = openSync(rotateLog(l, name), "a", 0o600);
+    const exitFile = join(l.exits, name);
+    let proc: ReturnType<typeof Bun.spawn>;
+    try {
+      proc = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, exitFile, graceSeconds(req.graceMs ?? DEFAULT_GRACE_MS), ...req.argv], {
+        cwd: req.cwd,
+        env: req.env,
+        detached: true,
+        stdio: ["ignore", logFd, logFd, "pipe"],
+      });
+    } finally {
+      closeSync(logFd);
+    }
+    const go = proc.stdio[3] as unknown as number;
+    const abort = (why: string, cause?: unknown): never => {
+      closeSync(go); // EOF: the wrapper exits without starting the agent
+      throw new CorralError("E_SPAWN", `could not start ${JSON.stringify(req.id)}: ${why}${cause ? `: ${(cause as Error).message}` : ""}`, { facts: { id: req.id } });
+    };
+    const stat = readStat(proc.pid);
+    if (!stat || stat.pgrp !== proc.pid) return abort("the wrapper did not start in its own process group");
+    const me = currentIdentity();
+    const handle: Handle = {
+      v: HANDLE_VERSION,
+      id: req.id,
+      pgid: proc.pid,
+      leaderStart: stat.startTicks,
+      bootId: me.bootId,
+      host: me.host,
+      uid: me.uid,
+      argv: req.argv,
+      cwd: req.cwd,
+      startedAt,
+      mode: req.mode ?? "spawn",
+    };
+    try {
+      writeFileAtomic(l.pids, name, serializeHandle(handle));
+    } catch (e) {
+      abort("cannot write its handle", e);
+    }
+    writeSync(go, "go\n");
+    closeSync(go);
+    proc.unref();
+    return handle;
+  } finally {
+    lock.release();
+  }
+}

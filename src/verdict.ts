@@ -1,0 +1,86 @@
+import type { ExitRecord } from "./exit-record.ts";
+import type { Handle, HandleRead } from "./handle.ts";
+import type { GroupProbe, Identity, ProcStat } from "./probes.ts";
+
+/** The states `ps --json` reports (a stable interface, documented in README.md). */
+export type AgentState = "running" | "exited" | "stale" | "foreign" | "unverified" | "corrupt";
+
+/** What a look at one handle concluded, and whether anything of it may be signaled. */
+export interface Verdict {
+  state: AgentState;
+  /** Why, in a few words, for people ("pid reused", "other host", "is a symlink", ...). */
+  reason: string;
+  /** The group still has members corral has proved are its own: signals are allowed. */
+  ours: boolean;
+  handle?: Handle;
+  /** The bare pgid of a legacy (seed project format) handle. */
+  legacyPgid?: number;
+  exit?: ExitRecord;
+}
+
+/** What classify needs from the machine; real implementations in probes.ts and exit-record.ts. */
+export interface VerdictProbes {
+  identity: Identity;
+  readStat(pid: number): ProcStat | null;
+  probeGroup(pgid: number): GroupProbe;
+  readExit(pgid: number): ExitRecord | null;
+}
+
+export type Leader = "alive" | "zombie" | "gone" | "reused";
+
+/**
+ * Is the group's leader still the process corral started? Compares the start time recorded at
+ * spawn with field 22 now: a different start time means the pid was recycled. A zombie counts
+ * as ended: orphans here are reaped late or never, and the wrapper leads the group only while
+ * its agent runs.
+ */
+export function leaderOf(h: Pick<Handle, "pgid" | "leaderStart">, readStat: VerdictProbes["readStat"]): Leader {
+  const st = readStat(h.pgid);
+  if (!st) return "gone";
+  if (st.startTicks !== h.leaderStart || st.pgrp !== h.pgid) return "reused";
+  return st.state === "Z" ? "zombie" : "alive";
+}
+
+/**
+ * Classifies one entry of pids/. A handle is ours only when its file is owned by us, its boot id
+ * and host match this machine, and either its leader is the very process recorded (same start
+ * time) or the leader is gone while members still hold the pgid (a pgid cannot be reused while
+ * any member holds it). Everything else is never signaled.
+ */
+export function classify(read: HandleRead, p: VerdictProbes): Verdict {
+  if (read.kind === "missing") return { state: "corrupt", reason: "vanished while being read", ours: false };
+  if (read.kind === "corrupt") return { state: "corrupt", reason: read.reason, ours: false };
+  if (read.file.uid !== p.identity.uid) {
+    return { state: "foreign", reason: `file owned by uid ${read.file.uid}`, ours: false };
+  }
+  if (read.kind === "legacy") {
+    const g = p.probeGroup(read.pgid);
+    return g === "gone"
+      ? { state: "exited", reason: "legacy handle, group gone", ours: false, legacyPgid: read.pgid }
+      : { state: "unverified", reason: "legacy handle without identity", ours: false, legacyPgid: read.pgid };
+  }
+  const h = read.handle;
+  if (h.host !== p.identity.host) return { state: "foreign", reason: `other host ${h.host}`, ours: false, handle: h };
+  if (h.uid !== p.identity.uid) return { state: "foreign", reason: `other user ${h.uid}`, ours: false, handle: h };
+  if (h.bootId !== p.identity.bootId) return { state: "stale", reason: "other boot", ours: false, handle: h };
+  const leader = leaderOf(h, p.readStat);
+  if (leader === "reused") return { state: "stale", reason: "pid reused", ours: false, handle: h };
+  const exit = p.readExit(h.pgid) ?? undefined;
+  if (leader === "alive") {
+    // The wrapper outlives its agent only while it clears the rest of the group.
+    return exit
+      ? { state: "exited", reason: "cleaning up its group", ours: true, handle: h, exit }
+      : { state: "running", reason: "", ours: true, handle: h };
+  }
+  if (leader === "gone") {
+    const g = p.probeGroup(h.pgid);
+    if (g === "alive" && !exit) return { state: "running", reason: "leader gone, group alive", ours: true, handle: h };
+    if (g === "eperm") return { state: "foreign", reason: "group held by another user", ours: false, handle: h };
+  }
+  return { state: "exited", reason: exit ? "exit record" : `leader ${leader}`, ours: false, handle: h, exit };
+}
+
+/** Agents that count as alive for `status`, `spawn` (refuse a duplicate) and `kill`. */
+export function isLive(v: Verdict): boolean {
+  return v.state === "running" || v.state === "unverified" || v.state === "foreign";
+}
