@@ -22,6 +22,9 @@ export interface SpawnRequest {
   graceMs?: number;
 }
 
+/** How long a spawn waits for the previous run's wrapper to finish clearing its group. */
+const CLEANUP_WAIT_MS = 5000;
+
 /** Bun's own control variables: an agent that is itself a Bun program must not inherit corral's. */
 const BUN_CONTROL_VARS = /^(BUN_BE_BUN|BUN_OPTIONS|BUN_INSPECT.*|BUN_CONFIG_.*|BUN_RUNTIME_TRANSPILER_CACHE_PATH)$/;
 
@@ -64,7 +67,13 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Handle> 
   ensureLayout(l);
   const lock = await acquireLock(l.lock);
   try {
-    const existing = retireIfEnded(l, name);
+    let existing = retireIfEnded(l, name);
+    // A wrapper whose agent just ended is still clearing leftovers for at most its grace: wait for it.
+    const deadline = performance.now() + CLEANUP_WAIT_MS;
+    while (existing?.state === "exited" && existing.ours && performance.now() < deadline) {
+      await Bun.sleep(5);
+      existing = retireIfEnded(l, name);
+    }
     if (existing) {
       throw new CorralError("E_RUNNING", `agent ${JSON.stringify(req.id)} is already ${existing.state}${existing.reason ? ` (${existing.reason})` : ""}`, {
         hint: existing.state === "corrupt" ? "move the bad handle aside with: corral sweep" : `stop it first with: corral kill ${req.id}`,

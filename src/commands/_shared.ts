@@ -39,3 +39,17 @@ export function commandArgv(): string[] | null {
 export function extraPositionals(args: { _: string[] }, declared: number): string[] {
   return args._.slice(declared);
 }
+
+/** Every value of a repeatable string flag (`--env A=1 --env B=2`, `--env=A=1`); citty keeps only the last. */
+export function repeatedFlag(rawArgs: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === `--${name}`) {
+      const v = rawArgs[++i];
+      if (v === undefined) throw new UsageError(`--${name} needs a value`);
+      out.push(v);
+    } else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
+  }
+  return out;
+}

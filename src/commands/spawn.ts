@@ -4,11 +4,10 @@ import { writeJson, writeOut } from "../output.ts";
 import { rowOfEntry } from "../rows.ts";
 import { agentEnv, spawnAgent } from "../spawner.ts";
 import { resolve } from "node:path";
-import { checkedId, commandArgv, globalArgs, idArg, jsonArg, layoutFrom } from "./_shared.ts";
+import { checkedId, commandArgv, repeatedFlag, globalArgs, idArg, jsonArg, layoutFrom } from "./_shared.ts";
 
-/** `--env K=V` values (citty gives a string for one, an array for several). */
-export function parseEnvPairs(values: unknown): Record<string, string> {
-  const list = values === undefined ? [] : [values].flat().map(String);
+/** `--env K=V` values, each checked. */
+export function parseEnvPairs(list: string[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const kv of list) {
     const eq = kv.indexOf("=");
@@ -29,14 +28,14 @@ export default defineCommand({
     ...jsonArg,
     ...globalArgs,
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const id = checkedId(args.id);
     const argv = commandArgv();
     if (!argv || argv.length === 0) throw new UsageError("no command given", `usage: corral spawn ${id} -- CMD [ARGS...]`);
     if (args._.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(args._[1])} before --`, `usage: corral spawn ${id} -- CMD [ARGS...]`);
     const l = layoutFrom(args);
     const cwd = resolve(args.cwd ?? process.cwd());
-    const handle = await spawnAgent(l, { id, argv, cwd, env: agentEnv(process.env, { CORRAL_AGENT_ID: id, ...parseEnvPairs(args.env) }) });
+    const handle = await spawnAgent(l, { id, argv, cwd, env: agentEnv(process.env, { CORRAL_AGENT_ID: id, ...parseEnvPairs(repeatedFlag(rawArgs, "env")) }) });
     if (args.json) {
       const { inspect } = await import("../inspect.ts");
       const { encodeId } = await import("../id.ts");

@@ -1,0 +1,113 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Handle } from "../src/handle.ts";
+import { readStat } from "../src/probes.ts";
+import { layoutOf, type Layout } from "../src/state.ts";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const BIN = join(ROOT, "dist/corral");
+export const FIXTURES = join(ROOT, "test/fixtures");
+
+/** Polls `pred` until it returns a truthy value or `timeoutMs` passes on the monotonic clock. */
+export async function waitUntil<T>(pred: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
+  const deadline = performance.now() + (opts.timeoutMs ?? 5000);
+  for (;;) {
+    const v = await pred();
+    if (v) return v as NonNullable<T>;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? "condition"}`);
+    await Bun.sleep(opts.intervalMs ?? 5);
+  }
+}
+
+/** A process is gone for our purposes once it no longer exists or is a zombie. */
+export function isDeadOrZombie(pid: number): boolean {
+  const st = readStat(pid);
+  return !st || st.state === "Z";
+}
+
+export function isRunning(pid: number): boolean {
+  return !isDeadOrZombie(pid);
+}
+
+/** Every pgid a test started; killed in afterEach so no test leaves processes behind. */
+const started = new Set<number>();
+export function track(pgid: number): number {
+  started.add(pgid);
+  return pgid;
+}
+export function killTracked(): void {
+  for (const pgid of started) {
+    if (pgid > 1) {
+      try {
+        process.kill(-pgid, "SIGKILL");
+      } catch {}
+    }
+  }
+  started.clear();
+}
+
+export interface TempState {
+  dir: string;
+  layout: Layout;
+  env: Record<string, string>;
+  cleanup(): void;
+}
+
+/** A fresh state directory (and scratch space) for one test. */
+export function tempState(): TempState {
+  const dir = mkdtempSync(join(tmpdir(), "corral-test-"));
+  const state = join(dir, "state");
+  return {
+    dir,
+    layout: layoutOf(state),
+    env: { ...(process.env as Record<string, string>), CORRAL_DIR: state, NO_COLOR: "1" },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled corral binary to completion. */
+export function corral(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Run {
+  const r = Bun.spawnSync([BIN, ...args], { env: opts.env, cwd: opts.cwd, stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode ?? 128 + (r.signalCode ? 9 : 0), stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** Runs corral without waiting, for concurrency tests. */
+export async function corralAsync(args: string[], opts: { env?: Record<string, string> } = {}): Promise<Run> {
+  const p = Bun.spawn([BIN, ...args], { env: opts.env, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  return { code: await p.exited, stdout, stderr };
+}
+
+/** `corral spawn` that must succeed; returns the pgid and tracks it for cleanup. */
+export function spawnOk(t: TempState, id: string, argv: string[], extra: string[] = []): number {
+  const r = corral(["spawn", id, "--json", ...extra, "--", ...argv], { env: t.env, cwd: t.dir });
+  if (r.code !== 0) throw new Error(`spawn ${id} failed (${r.code}): ${r.stderr}`);
+  return track(JSON.parse(r.stdout).pgid);
+}
+
+/** Reads a pid a fixture wrote once it is ready. */
+export async function readyPid(path: string, timeoutMs = 5000): Promise<number> {
+  return waitUntil(() => {
+    try {
+      const n = Number(readFileSync(path, "utf8").trim());
+      return n > 0 ? n : 0;
+    } catch {
+      return 0;
+    }
+  }, { timeoutMs, what: `ready file ${path}` });
+}
+
+export const fixture = (name: string) => join(FIXTURES, name);
+
+/** A valid handle record with test values; override what a test is about. */
+export const sampleHandle = (over: Partial<Handle> = {}): Handle => ({
+  v: 1, id: "a", pgid: 4242, leaderStart: 1000, bootId: "boot", host: "host", uid: 0,
+  argv: ["sleep", "1"], cwd: "/", startedAt: 1_700_000_000_000, mode: "spawn", ...over,
+});
