@@ -7,7 +7,7 @@ import { probeGroup, readStat } from "./probes.ts";
 import { endOf, retire } from "./retire.ts";
 import type { Layout } from "./state.ts";
 import { type GroupCheck, realSignal, type TerminateResult, terminateGroup } from "./terminate.ts";
-import { leaderOf } from "./verdict.ts";
+import { leaderOf, legacyAlive } from "./verdict.ts";
 
 export interface StopOptions {
   graceMs: number;
@@ -32,7 +32,8 @@ export interface StopReport {
 function groupCheck(e: Entry): () => GroupCheck {
   const v = e.verdict;
   if (v.legacyPgid) {
-    return () => (probeGroup(v.legacyPgid!) === "alive" ? "alive" : "ended");
+    const pgid = v.legacyPgid;
+    return () => (legacyAlive(pgid, { readStat, probeGroup }) ? "alive" : "ended");
   }
   const h = v.handle!;
   const leaderless = leaderOf(h, readStat) === "gone";

@@ -42,6 +42,16 @@ export function leaderOf(h: Pick<Handle, "pgid" | "leaderStart">, readStat: Verd
 }
 
 /**
+ * Liveness of a legacy (bare pgid) group, which has no recorded identity: a live, non-zombie
+ * leader still leading the group, or a leaderless group whose members hold the number.
+ */
+export function legacyAlive(pgid: number, p: Pick<VerdictProbes, "readStat" | "probeGroup">): boolean {
+  const st = p.readStat(pgid);
+  if (st) return st.state !== "Z" && st.pgrp === pgid;
+  return p.probeGroup(pgid) === "alive";
+}
+
+/**
  * Classifies one entry of pids/. A handle is ours only when its file is owned by us, its boot id
  * and host match this machine, and either its leader is the very process recorded (same start
  * time) or the leader is gone while members still hold the pgid (a pgid cannot be reused while
@@ -54,10 +64,9 @@ export function classify(read: HandleRead, p: VerdictProbes): Verdict {
     return { state: "foreign", reason: `file owned by uid ${read.file.uid}`, ours: false };
   }
   if (read.kind === "legacy") {
-    const g = p.probeGroup(read.pgid);
-    return g === "gone"
-      ? { state: "exited", reason: "legacy handle, group gone", ours: false, legacyPgid: read.pgid }
-      : { state: "unverified", reason: "legacy handle without identity", ours: false, legacyPgid: read.pgid };
+    return legacyAlive(read.pgid, p)
+      ? { state: "unverified", reason: "legacy handle without identity", ours: false, legacyPgid: read.pgid }
+      : { state: "exited", reason: "legacy handle, group gone", ours: false, legacyPgid: read.pgid };
   }
   const h = read.handle;
   if (h.host !== p.identity.host) return { state: "foreign", reason: `other host ${h.host}`, ours: false, handle: h };

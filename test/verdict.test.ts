@@ -60,7 +60,9 @@ describe("verdicts: is this handle ours, and in what state?", () => {
   test("legacy handles are unverified while their group lives, exited after; never ours", () => {
     const legacy: HandleRead = { kind: "legacy", pgid: 4242, file, text: "4242" };
     expect(classify(legacy, probes({ group: "alive" }))).toMatchObject({ state: "unverified", ours: false });
-    expect(classify(legacy, probes({ group: "gone" }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(legacy, probes({ stat: null, group: "alive" }))).toMatchObject({ state: "unverified", ours: false });
+    expect(classify(legacy, probes({ stat: null, group: "gone" }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(legacy, probes({ stat: { state: "Z", pgrp: 4242, startTicks: 1 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
   });
 
   test("corrupt stays corrupt", () => {
