@@ -17,6 +17,8 @@ export async function buildCorral(opts: { outfile?: string; target?: string } = 
     } as Bun.CompileBuildOptions,
     minify: true,
     bytecode: true,
+    // Commands are lazy imports; split chunks are parsed only when their command runs.
+    splitting: true,
     format: "esm",
     target: "bun",
     define: { CORRAL_VERSION: JSON.stringify(pkg.version) },

@@ -21,14 +21,15 @@ export function parseExitRecord(text: string): { pgid: number; status: number } 
  * is never attributed to this one. Null while the agent runs (or if it was SIGKILLed with its wrapper).
  */
 export function readExitRecord(path: string, pgid: number): ExitRecord | null {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) return null;
   let text: string;
-  let endedAt: number;
   try {
     text = readFileSync(path, "latin1");
-    endedAt = Math.round(statSync(path).mtimeMs);
   } catch {
     return null;
   }
+  const endedAt = Math.round(st.mtimeMs);
   const r = parseExitRecord(text);
   if (!r || r.pgid !== pgid) return null;
   return { pgid, endedAt, ...fromShellStatus(r.status) };

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { constants, lstatSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { PID_LIMIT } from "./probes.ts";
 
 /** Version of the on-disk handle record; readers reject versions they do not know. */
@@ -80,41 +80,31 @@ export function parseHandle(text: string): { handle: Handle } | { legacy: number
 /**
  * Reads one entry of pids/ without ever following it: symlinks, directories, FIFOs, devices
  * and oversized files are reported as corrupt before anything is opened (a FIFO opened for
- * reading would block forever). Opens with O_NOFOLLOW|O_NONBLOCK and re-checks with fstat, so a
- * file swapped for a FIFO between lstat and open still cannot hang or mislead the caller.
+ * reading would block forever). The read itself uses O_NOFOLLOW|O_NONBLOCK, so a file swapped
+ * for a link or FIFO after the lstat fails or reads empty instead of hanging or misleading.
  */
 export function readHandle(path: string): HandleRead {
-  let st;
-  try {
-    st = lstatSync(path);
-  } catch {
-    return { kind: "missing" };
-  }
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) return { kind: "missing" };
   const kind = st.isSymbolicLink() ? "a symlink" : st.isDirectory() ? "a directory" : st.isFIFO() ? "a FIFO" : !st.isFile() ? "not a regular file" : "";
   if (kind) return { kind: "corrupt", reason: `is ${kind}` };
   if (st.size > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: `is ${st.size} bytes, too big for a handle` };
-  let fd: number;
+  let text: string;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    text = readFileSync(path, { encoding: "utf8", flag: READ_FLAGS });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return code === "ENOENT" ? { kind: "missing" } : { kind: "corrupt", reason: `cannot be opened (${code})` };
+    return code === "ENOENT" ? { kind: "missing" } : { kind: "corrupt", reason: `cannot be read (${code})` };
   }
-  try {
-    const fst = fstatSync(fd);
-    if (!fst.isFile() || fst.size > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: "changed into something other than a small file" };
-    const buf = Buffer.alloc(fst.size);
-    const n = fst.size === 0 ? 0 : readSync(fd, buf, 0, fst.size, 0);
-    const text = buf.subarray(0, n).toString("utf8");
-    const file: FileStamp = { ino: fst.ino, size: fst.size, mtimeMs: fst.mtimeMs, uid: fst.uid };
-    const parsed = parseHandle(text);
-    if ("handle" in parsed) return { kind: "handle", handle: parsed.handle, file, text };
-    if ("legacy" in parsed) return { kind: "legacy", pgid: parsed.legacy, file, text };
-    return { kind: "corrupt", reason: parsed.corrupt, file };
-  } finally {
-    closeSync(fd);
-  }
+  if (text.length > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: "grew too big while being read" };
+  const file: FileStamp = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, uid: st.uid };
+  const parsed = parseHandle(text);
+  if ("handle" in parsed) return { kind: "handle", handle: parsed.handle, file, text };
+  if ("legacy" in parsed) return { kind: "legacy", pgid: parsed.legacy, file, text };
+  return { kind: "corrupt", reason: parsed.corrupt, file };
 }
+
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * Writes a file so readers see either the old content or the new, never a torn one:
@@ -140,10 +130,6 @@ export function serializeHandle(h: Handle): string {
 
 /** True when the file at `path` is still the one described by `stamp` (same inode, size, mtime). */
 export function unchangedSince(path: string, stamp: FileStamp): boolean {
-  try {
-    const st = lstatSync(path);
-    return st.ino === stamp.ino && st.size === stamp.size && st.mtimeMs === stamp.mtimeMs;
-  } catch {
-    return false;
-  }
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  return st !== undefined && st.ino === stamp.ino && st.size === stamp.size && st.mtimeMs === stamp.mtimeMs;
 }

@@ -6,6 +6,7 @@ export const MAX_ID_BYTES = 128;
 const MAX_PERCENT_NAME = 200;
 const SAFE_BYTE = /^[A-Za-z0-9_.-]$/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const PLAIN = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 
 /**
  * Checks an agent id: 1–128 bytes, well-formed Unicode, no control characters.
@@ -41,6 +42,8 @@ export function encodeId(id: string): string {
  * (so a hand-made or foreign file in pids/ is reported, never misread as some other id).
  */
 export function decodeId(name: string): string | null {
+  // The common case: a plain name encodes to itself.
+  if (PLAIN.test(name)) return name;
   let bytes: Buffer;
   if (name.startsWith("~")) {
     if (!/^~[A-Za-z0-9_-]+$/.test(name)) return null;

@@ -1,4 +1,4 @@
-import { writeSync } from "node:fs";
+import { readlinkSync, writeSync } from "node:fs";
 import type { ConsolaInstance } from "consola/core";
 
 let stdoutClosed = false;
@@ -29,9 +29,17 @@ export function writeJson(value: unknown): void {
   writeOut(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
+/**
+ * Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+ * The terminal check reads the fd's link in /proc/self: loading node:tty costs milliseconds.
+ */
 export function useColor(fd: number): boolean {
-  return !process.env.NO_COLOR && require("node:tty").isatty(fd);
+  if (process.env.NO_COLOR) return false;
+  try {
+    return /^\/dev\/(pts\/|tty|console)/.test(readlinkSync(`/proc/self/fd/${fd}`));
+  } catch {
+    return false;
+  }
 }
 
 let verbose = false;

@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import type { HistoryEntry } from "./history.ts";
-import { type Entry, inspect, isTempName, listNames } from "./inspect.ts";
+import { type Entry, inspect, isTempName, listExitNames, listNames, probesFor } from "./inspect.ts";
 import { acquireLock } from "./lock.ts";
 import { endOf, isRetirable, retire } from "./retire.ts";
 import type { Layout } from "./state.ts";
@@ -31,7 +31,9 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
   const now = opts.now ?? Date.now();
   const report: SweepReport = { retired: [], corrupt: [], kept: [] };
   const toRetire: { entry: Entry; history: HistoryEntry }[] = [];
-  for (const name of listNames(l)) {
+  const names = listNames(l);
+  const exitNames = listExitNames(l);
+  for (const name of names) {
     if (isTempName(name)) {
       let age = 0;
       try {
@@ -40,7 +42,7 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
       if (age > TEMP_FILE_MAX_AGE_MS) report.corrupt.push({ name, id: null, reason: "interrupted write (temp file)" });
       continue;
     }
-    const e = inspect(l, name);
+    const e = inspect(l, name, probesFor(l, name, exitNames));
     if (e.read.kind === "missing") continue;
     if (e.verdict.state === "corrupt") {
       report.corrupt.push({ name, id: e.id, reason: e.verdict.reason });
