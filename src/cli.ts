@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<{ default: import("citty").CommandD
   wait: () => import("./commands/wait.ts"),
   logs: () => import("./commands/logs.ts"),
   sweep: () => import("./commands/sweep.ts"),
+  run: () => import("./commands/run.ts"),
 };
 
 const argv = process.argv.slice(2);

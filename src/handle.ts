@@ -23,8 +23,10 @@ export interface Handle {
   cwd: string;
   /** Wall-clock start, ms since the epoch. */
   startedAt: number;
-  /** Who runs it: "spawn" (detached) or a supervisor's name. */
+  /** Who runs it: "spawn" (detached), "run" or "up" (attached to a supervising corral). */
   mode: string;
+  /** How many times a supervisor has restarted this agent (absent: never). */
+  restarts?: number;
 }
 
 /** What a file in pids/ turned out to be. `file` is what lstat said, for "rewritten since?" checks. */

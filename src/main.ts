@@ -49,6 +49,12 @@ function unknownFlags(cmd: CommandDef<any>, rawArgs: string[]): string[] {
   return bad;
 }
 
+/**
+ * Commands that pass on a child's exit status reserve a status for their own failures, as
+ * timeout(1) and env(1) do: `corral run` exits 125 for anything corral itself got wrong.
+ */
+const OWN_FAILURE_STATUS: Record<string, number> = { run: 125 };
+
 /** Prints an error as one line (plus a hint line); stack traces only with --verbose. Returns the exit status. */
 export function renderError(e: unknown, command?: string): number {
   if (e instanceof CorralError) {
@@ -122,6 +128,8 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
     await cmd.run?.({ rawArgs, args, cmd } as any);
     return Number(process.exitCode ?? EXIT.ok);
   } catch (e) {
-    return renderError(e, name);
+    const status = renderError(e, name);
+    const own = OWN_FAILURE_STATUS[name];
+    return own !== undefined && (status === EXIT.usage || status === EXIT.failed) ? own : status;
   }
 }

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, renameSync, statSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { CorralError } from "./errors.ts";
 import { type Handle, HANDLE_VERSION, serializeHandle, writeFileAtomic } from "./handle.ts";
 import { encodeId } from "./id.ts";
@@ -18,8 +18,25 @@ export interface SpawnRequest {
   /** The agent's complete environment. */
   env: Record<string, string>;
   mode?: string;
-  /** Grace the wrapper gives leftovers after its agent ends on its own. */
+  /** Grace the wrapper gives leftovers after its agent ends on its own, or after its supervisor died. */
   graceMs?: number;
+  /**
+   * Attached to a supervising corral (run, up): stdio as given, a parent-death pipe on fd 4, and
+   * leftovers left to the supervisor. Detached (spawn): stdio to the log, nothing tied to corral.
+   */
+  attached?: { stdout: "inherit" | "pipe"; stderr: "inherit" | "pipe"; stdin: "inherit" | "ignore" };
+  /** Rotate the log before starting (false for a restart within one supervisor session). */
+  rotateLog?: boolean;
+  /** Extra fields recorded in the handle (e.g. restarts). */
+  restarts?: number;
+}
+
+/** A started agent: its handle, and for attached agents the wrapper process itself. */
+export interface Started {
+  handle: Handle;
+  proc: ReturnType<typeof Bun.spawn>;
+  /** The supervisor's end of the parent-death pipe (attached only); closing it ends the group. */
+  deathFd: number | null;
 }
 
 /** How long a spawn waits for the previous run's wrapper to finish clearing its group. */
@@ -42,6 +59,20 @@ function rotateLog(l: Layout, name: string): string {
   return log;
 }
 
+/**
+ * Checks that the agent's command can be run before anything starts, so the user gets one clear
+ * line instead of a shell's complaint in a log. E_NOT_FOUND / E_NOT_EXECUTABLE (run maps them to
+ * 127 / 126, as env(1) does).
+ */
+export function resolveCommand(cmd: string, path: string, cwd: string): string {
+  const found = Bun.which(cmd, { PATH: path, cwd });
+  if (found) return found;
+  if (cmd.includes("/") && existsSync(resolve(cwd, cmd))) {
+    throw new CorralError("E_NOT_EXECUTABLE", `cannot execute ${cmd}: not an executable file`, { facts: { cmd } });
+  }
+  throw new CorralError("E_NOT_FOUND", `command not found: ${cmd}`, { facts: { cmd } });
+}
+
 function checkCwd(cwd: string): void {
   let ok = false;
   try {
@@ -57,12 +88,9 @@ function checkCwd(cwd: string): void {
  * to exactly one winner. If the handle cannot be written, the wrapper is killed before it ever
  * started the agent and the error says why.
  */
-export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Handle> {
+export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started> {
   checkCwd(req.cwd);
-  const cmd = req.argv[0]!;
-  if (!Bun.which(cmd, { PATH: req.env.PATH ?? "", cwd: req.cwd })) {
-    throw new CorralError("E_NOT_FOUND", `command not found: ${cmd}`, { facts: { cmd } });
-  }
+  resolveCommand(req.argv[0]!, req.env.PATH ?? "", req.cwd);
   const name = encodeId(req.id);
   ensureLayout(l);
   const lock = await acquireLock(l.lock);
@@ -81,18 +109,20 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Handle> 
       });
     }
     const startedAt = Date.now();
-    const logFd = openSync(rotateLog(l, name), "a", 0o600);
+    const a = req.attached;
+    const logFd = a ? null : openSync(req.rotateLog === false ? logPath(l, name) : rotateLog(l, name), "a", 0o600);
+    if (a && req.rotateLog !== false) rotateLog(l, name);
     const exitFile = join(l.exits, name);
     let proc: ReturnType<typeof Bun.spawn>;
     try {
-      proc = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, exitFile, graceSeconds(req.graceMs ?? DEFAULT_GRACE_MS), ...req.argv], {
+      proc = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, exitFile, graceSeconds(req.graceMs ?? DEFAULT_GRACE_MS), a ? "attached" : "detached", ...req.argv], {
         cwd: req.cwd,
         env: req.env,
         detached: true,
-        stdio: ["ignore", logFd, logFd, "pipe"],
+        stdio: (a ? [a.stdin, a.stdout, a.stderr, "pipe", "pipe"] : ["ignore", logFd!, logFd!, "pipe"]) as unknown as ["ignore", "pipe", "pipe", "pipe"],
       });
     } finally {
-      closeSync(logFd);
+      if (logFd !== null) closeSync(logFd);
     }
     const go = proc.stdio[3] as unknown as number;
     const abort = (why: string, cause?: unknown): never => {
@@ -114,6 +144,7 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Handle> 
       cwd: req.cwd,
       startedAt,
       mode: req.mode ?? "spawn",
+      ...(req.restarts ? { restarts: req.restarts } : {}),
     };
     try {
       writeFileAtomic(l.pids, name, serializeHandle(handle));
@@ -122,8 +153,8 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Handle> 
     }
     writeSync(go, "go\n");
     closeSync(go);
-    proc.unref();
-    return handle;
+    if (!a) proc.unref();
+    return { handle, proc, deathFd: a ? (proc.stdio[4] as unknown as number) : null };
   } finally {
     lock.release();
   }

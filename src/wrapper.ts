@@ -2,31 +2,53 @@
  * The POSIX sh wrapper every agent runs inside. It is started with setsid (so it leads a new
  * session and process group whose id is its pid) and is invoked as
  *
- *   sh -c WRAPPER corral-wrapper EXIT_FILE GRACE_SECONDS CMD [ARGS...]
+ *   sh -c WRAPPER corral-wrapper EXIT_FILE GRACE_SECONDS MODE CMD [ARGS...]
  *
  * with the agent's argv passed through "$@", never glued into a shell string.
  *
+ * - The shell's own stderr goes to /dev/null (its job reports, "Terminated" and the like, are not
+ *   the agent's output); the agent gets the real stderr back, and no extra fds.
  * - It waits on fd 3 for "go", which the spawner writes only after the handle is on disk.
  *   If the spawner dies first, fd 3 reads EOF and the wrapper exits without starting the agent:
  *   no agent ever runs untracked.
  * - It runs the agent in the foreground and traps TERM/INT/HUP with a handler (not an ignore,
- *   which children would inherit), so a group-wide TERM ends the agent but not the wrapper.
+ *   which children would inherit), so a group-wide signal ends the agent but not the wrapper.
  *   The wrapper therefore lives exactly as long as its agent: a faithful liveness probe.
- * - When the agent ends, it records `<pid> <status>` atomically in EXIT_FILE, then ends the rest
- *   of the group: at once if a stop was requested (whoever sent TERM already gave the grace),
- *   otherwise TERM, GRACE_SECONDS, KILL. `kill -KILL 0` ends the wrapper too.
+ * - When the agent ends, it records `<pid> <status>` atomically in EXIT_FILE. If a stop was
+ *   requested (it got TERM/INT/HUP), it KILLs the rest of the group at once: whoever asked gave
+ *   the grace. Otherwise:
+ *   - MODE=detached: TERM to the rest of the group, GRACE_SECONDS, KILL (`kill -KILL 0` ends the
+ *     wrapper too), so an agent's background helpers never outlive it;
+ *   - MODE=attached: it exits with the agent's status and leaves leftovers to its supervising
+ *     corral (its parent, a subreaper), which reports and ends them.
+ * - MODE=attached also guards against the supervisor's death: fd 4 is a pipe whose write end only
+ *   the supervisor holds. A watcher subshell (ignoring TERM, so a forwarded stop cannot remove
+ *   the safety net) blocks reading it; EOF means the supervisor died, and the watcher ends the
+ *   whole group: TERM, GRACE_SECONDS, KILL. This is PDEATHSIG for a whole process tree.
  */
-export const WRAPPER_SCRIPT = `exitf=$1 grace=$2
-shift 2
+export const WRAPPER_SCRIPT = `exitf=$1 grace=$2 mode=$3
+shift 3
+exec 5>&2 2>/dev/null
 stop=
 trap 'stop=1' TERM INT HUP
 IFS= read -r go <&3 || exit 125
 exec 3<&-
 [ "$go" = go ] || exit 125
-"$@"
+watcher=
+if [ "$mode" = attached ]; then
+  (trap '' TERM INT HUP; while read -r _; do :; done; kill -TERM 0; sleep "$grace"; kill -KILL 0) <&4 &
+  watcher=$!
+  exec 4<&-
+fi
+( exec "$@" 2>&5 5>&- )
 st=$?
 printf '%s %s\\n' "$$" "$st" >"$exitf.$$" && mv -f "$exitf.$$" "$exitf"
 [ -z "$stop" ] || kill -KILL 0
+if [ -n "$watcher" ]; then
+  kill -KILL "$watcher"
+  wait "$watcher"
+  exit "$st"
+fi
 kill -TERM 0
 sleep "$grace"
 kill -KILL 0
@@ -34,6 +56,8 @@ kill -KILL 0
 
 /** argv[0] the wrapper shows in `ps`, so a person can tell wrappers from agents. */
 export const WRAPPER_NAME = "corral-wrapper";
+
+export type WrapperMode = "detached" | "attached";
 
 /** Formats a grace for sleep(1): seconds with millisecond precision. */
 export function graceSeconds(ms: number): string {
