@@ -14,6 +14,8 @@ const COMMANDS: Record<string, () => Promise<{ default: import("citty").CommandD
   logs: () => import("./commands/logs.ts"),
   sweep: () => import("./commands/sweep.ts"),
   run: () => import("./commands/run.ts"),
+  up: () => import("./commands/up.ts"),
+  down: () => import("./commands/down.ts"),
 };
 
 const argv = process.argv.slice(2);

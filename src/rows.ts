@@ -1,5 +1,6 @@
 import type { Entry } from "./inspect.ts";
 import type { HistoryEntry } from "./history.ts";
+import type { SupervisorRecord } from "./supervisor.ts";
 import type { AgentState } from "./verdict.ts";
 
 /**
@@ -20,6 +21,8 @@ export interface AgentRow {
   reason: string;
   /** Set for rows from history. */
   history?: true;
+  /** Restarts so far, for agents supervised by `corral up`. */
+  restarts?: number;
 }
 
 const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);
@@ -39,6 +42,28 @@ export function rowOfEntry(e: Entry): AgentRow {
     signal: v.exit?.signal ?? null,
     reason: v.reason,
   };
+}
+
+/**
+ * Adds what a live `corral up` knows to the rows: restart counts, and agents between runs
+ * (`backoff`, `failed`) that have no handle. A dead supervisor's record is ignored.
+ */
+export function withSupervisor(rows: AgentRow[], sup: { record: SupervisorRecord; alive: boolean } | null): AgentRow[] {
+  if (!sup?.alive) return rows;
+  const out = rows.map((r) => {
+    const a = sup.record.agents[r.id];
+    return a && !r.history && a.restarts ? { ...r, restarts: a.restarts } : r;
+  });
+  for (const [id, a] of Object.entries(sup.record.agents)) {
+    if ((a.state === "backoff" || a.state === "failed") && !rows.some((r) => r.id === id && !r.history)) {
+      out.push({
+        id, state: a.state, pgid: null, argv: a.argv, cwd: a.cwd, startedAt: null, endedAt: null,
+        exitCode: a.exitCode ?? null, signal: a.signal ?? null, restarts: a.restarts,
+        reason: a.state === "backoff" && a.nextStartAt ? `restarting in ${Math.max(0, a.nextStartAt - Date.now())}ms` : a.state === "failed" ? "gave up" : "",
+      });
+    }
+  }
+  return out;
 }
 
 export function rowOfHistory(h: HistoryEntry): AgentRow {

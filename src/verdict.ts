@@ -2,12 +2,14 @@ import type { ExitRecord } from "./exit-record.ts";
 import type { Handle, HandleRead } from "./handle.ts";
 import type { GroupProbe, Identity, ProcStat } from "./probes.ts";
 
-/** The states `ps --json` reports (a stable interface, documented in README.md). */
-export type AgentState = "running" | "exited" | "stale" | "foreign" | "unverified" | "corrupt";
+/** The states of a handle in pids/. */
+export type HandleState = "running" | "exited" | "stale" | "foreign" | "unverified" | "corrupt";
+/** The states `ps --json` reports (a stable interface, documented in README.md): a handle's, or one `up` reports for an agent between runs. */
+export type AgentState = HandleState | "backoff" | "failed";
 
 /** What a look at one handle concluded, and whether anything of it may be signaled. */
 export interface Verdict {
-  state: AgentState;
+  state: HandleState;
   /** Why, in a few words, for people ("pid reused", "other host", "is a symlink", ...). */
   reason: string;
   /** The group still has members corral has proved are its own: signals are allowed. */

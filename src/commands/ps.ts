@@ -2,11 +2,12 @@ import { defineCommand } from "citty";
 import { formatDuration } from "../duration.ts";
 import { readHistory } from "../history.ts";
 import { useColor, writeJson, writeOut } from "../output.ts";
-import { type AgentRow, rowOfEntry, rowOfHistory } from "../rows.ts";
+import { type AgentRow, rowOfEntry, rowOfHistory, withSupervisor } from "../rows.ts";
+import { readSupervisor } from "../supervisor.ts";
 import { sweep } from "../sweep.ts";
 import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
 
-const STATE_COLOR: Record<string, number> = { running: 32, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31 };
+const STATE_COLOR: Record<string, number> = { running: 32, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31, backoff: 33, failed: 31 };
 
 /** A shell-like rendering of argv for people; `--json` keeps the exact array. */
 export function showArgv(argv: string[]): string {
@@ -21,17 +22,19 @@ function exitText(r: AgentRow): string {
 
 /** The `ps` table: one row per agent, padded columns, state coloured on a TTY. */
 export function renderTable(rows: AgentRow[], now: number, color: boolean): string {
-  const head = ["ID", "STATE", "PGID", "STARTED", "UPTIME", "EXIT", "COMMAND"];
+  const restarts = rows.some((r) => r.restarts !== undefined);
+  const head = ["ID", "STATE", "PGID", "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), "COMMAND"];
   const cells = rows.map((r) => {
     const started = r.startedAt ? Date.parse(r.startedAt) : null;
     const ended = r.endedAt ? Date.parse(r.endedAt) : null;
     return [
       r.id,
-      r.state + (r.reason && r.state !== "running" && r.state !== "exited" ? ` (${r.reason})` : ""),
+      r.state + (r.reason && r.state !== "running" && r.state !== "exited" && r.state !== "failed" ? ` (${r.reason})` : ""),
       r.pgid === null ? "-" : String(r.pgid),
       started ? new Date(started).toISOString().slice(0, 19).replace("T", " ") : "-",
       started && r.state === "running" ? formatDuration(now - started) : started && ended ? formatDuration(ended - started) : "-",
       exitText(r),
+      ...(restarts ? [String(r.restarts ?? 0)] : []),
       showArgv(r.argv),
     ];
   });
@@ -61,7 +64,7 @@ export default defineCommand({
     const corrupt: AgentRow[] = report.corrupt.map((c) => ({
       id: c.id ?? c.name, state: "corrupt", pgid: null, argv: [], cwd: null, startedAt: null, endedAt: null, exitCode: null, signal: null, reason: c.reason,
     }));
-    const rows = [...(args.all ? readHistory(l.history).map(rowOfHistory) : []), ...current, ...corrupt];
+    const rows = withSupervisor([...(args.all ? readHistory(l.history).map(rowOfHistory) : []), ...current, ...corrupt], readSupervisor(l));
     if (args.json) writeJson(rows);
     else if (rows.length) writeOut(renderTable(rows, Date.now(), useColor(1)));
   },

@@ -4,7 +4,8 @@ import { readHistory } from "../history.ts";
 import { encodeId } from "../id.ts";
 import { inspect } from "../inspect.ts";
 import { writeJson, writeOut } from "../output.ts";
-import { type AgentRow, rowOfEntry, rowOfHistory } from "../rows.ts";
+import { type AgentRow, rowOfEntry, rowOfHistory, withSupervisor } from "../rows.ts";
+import { readSupervisor } from "../supervisor.ts";
 import { sweep } from "../sweep.ts";
 import { renderTable } from "./ps.ts";
 import { checkedId, globalArgs, idArg, jsonArg, layoutFrom } from "./_shared.ts";
@@ -13,7 +14,7 @@ import { checkedId, globalArgs, idArg, jsonArg, layoutFrom } from "./_shared.ts"
 export function statusExit(row: AgentRow | null): number {
   if (!row) return EXIT.unknown;
   if (row.state === "running" || row.state === "unverified") return EXIT.ok;
-  if (row.state === "exited" || row.state === "stale") return EXIT.notRunning;
+  if (row.state === "exited" || row.state === "stale" || row.state === "backoff" || row.state === "failed") return EXIT.notRunning;
   return EXIT.unknown;
 }
 
@@ -25,7 +26,7 @@ export default defineCommand({
     const l = layoutFrom(args);
     await sweep(l);
     const e = inspect(l, encodeId(id));
-    let row: AgentRow | null = e.read.kind === "missing" ? null : rowOfEntry(e);
+    let row: AgentRow | null = withSupervisor(e.read.kind === "missing" ? [] : [rowOfEntry(e)], readSupervisor(l)).find((r) => r.id === id) ?? null;
     if (!row) {
       const past = readHistory(l.history).filter((h) => h.id === id).at(-1);
       row = past ? rowOfHistory(past) : null;

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, corral, fixture, isDeadOrZombie, isRunning, killTracked, readyPid, type TempState, tempState, track, waitUntil } from "../helpers.ts";
+import { BIN, corral, fixture, isDeadOrZombie, killTracked, readyPid, type TempState, tempState, track, waitUntil } from "../helpers.ts";
 
 let t: TempState;
 beforeEach(() => {

@@ -1,0 +1,158 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BIN, corral, fixture, isDeadOrZombie, killTracked, readyPid, spawnOk, type TempState, tempState, track, waitUntil } from "../helpers.ts";
+
+let t: TempState;
+beforeEach(() => {
+  t = tempState();
+});
+afterEach(() => {
+  killTracked();
+  t.cleanup();
+});
+
+const run = (...args: string[]) => corral(args, { env: t.env, cwd: t.dir });
+const psJson = (...a: string[]) => JSON.parse(run("ps", "--json", ...a).stdout) as Record<string, any>[];
+
+function config(text: string, name = "corral.toml"): string {
+  const p = join(t.dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+/** `corral up` in the background, in its own group so a test can signal it alone. */
+function startUp(args: string[] = []) {
+  const p = Bun.spawn([BIN, "up", ...args], { env: t.env, cwd: t.dir, stdout: "pipe", stderr: "pipe", detached: true });
+  track(p.pid);
+  return { proc: p, stdout: new Response(p.stdout).text(), stderr: new Response(p.stderr).text() };
+}
+
+const forever = (id: string) => `[agents.${id}]\ncmd = ["${fixture("forever.sh")}", "${join("READY", id)}"]\n`;
+
+describe("corral up", () => {
+  test("runs every agent with prefixed output, logs each, and exits 0 when all succeed", () => {
+    config(`[agents.alpha]\ncmd = "echo one; echo two >&2"\n\n[agents.beta-long]\ncmd = ["sh", "-c", "echo three"]\n`);
+    const r = run("up");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\n");
+    expect(lines).toContain("alpha     | one");
+    expect(lines).toContain("alpha     | two");
+    expect(lines).toContain("beta-long | three");
+    expect(r.stdout).not.toContain("\x1b["); // no colour without a terminal
+    expect(run("logs", "alpha").stdout.split("\n").sort()).toEqual(["", "one", "two"]);
+    expect(psJson("-a").map((x) => [x.id, x.exitCode]).sort()).toEqual([["alpha", 0], ["beta-long", 0]]);
+  });
+
+  test("exits 1 when an agent fails and will not restart; --timestamps prefixes the time", () => {
+    config(`[agents.bad]\ncmd = "exit 3"\n[agents.good]\ncmd = "true"\n`);
+    const r = run("up", "--timestamps");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^\d\d:\d\d:\d\d\.\d{3} bad  \| \[corral\] exited \(exit 3\)$/m);
+  });
+
+  test("reads a Procfile, and only the agents named", () => {
+    config("web: echo web up\nworker: echo worker up\n", "Procfile");
+    const r = run("up", "worker");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("worker | worker up");
+    expect(r.stdout).not.toContain("web");
+    expect(run("up", "nope").code).toBe(2);
+  });
+
+  test("config errors are one line naming the file and line, exit 2", () => {
+    config(`[agents.a]\ncmd = "true"\nrestart = "sometimes"\n`);
+    const r = run("up");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('corral: error: corral.toml:3: agents.a.restart: expected one of no, on-failure, always, got "sometimes"\n');
+    config("web: a\nweb: b\n", "Procfile");
+    expect(run("up", "-f", "Procfile").stderr).toContain("Procfile:2: web: duplicate name (first on line 1)");
+    expect(run("up", "-f", "missing.toml").code).toBe(2);
+  });
+
+  test("restarts on failure with back-off, gives up after max_restarts, and ps shows both", async () => {
+    config(`[defaults]\nrestart = "on-failure"\nmax_restarts = 2\nbackoff = "50ms"\n\n[agents.bad]\ncmd = "exit 1"\n\n${forever("keeper")}`.replaceAll("READY", t.dir));
+    const up = startUp();
+    await readyPid(join(t.dir, "keeper"));
+    const bad = await waitUntil(() => psJson().find((x) => x.id === "bad" && x.state === "failed"), { what: "bad to be given up on" });
+    expect(bad).toMatchObject({ restarts: 2, exitCode: 1 });
+    expect(run("status", "bad").code).toBe(3);
+    expect(psJson().find((x) => x.id === "keeper")).toMatchObject({ state: "running" });
+    expect(run("down")).toMatchObject({ code: 0, stdout: `stopped corral up (pid ${up.proc.pid})\n` });
+    expect(await up.proc.exited).toBe(143);
+    const out = await up.stdout;
+    expect(out).toContain("bad    | [corral] exited (exit 1); restarting in");
+    expect(out).toContain("bad    | [corral] exited (exit 1); gave up after 2 restarts");
+    expect(psJson()).toEqual([]);
+  });
+
+  test("an agent waiting to restart is shown in state backoff", async () => {
+    config(`[agents.slow]\ncmd = "exit 1"\nrestart = "always"\nbackoff = "20s"\n`);
+    const up = startUp();
+    await waitUntil(() => psJson().find((x) => x.id === "slow" && x.state === "backoff"), { what: "backoff" });
+    up.proc.kill("SIGINT");
+    expect(await up.proc.exited).toBe(130); // the back-off sleep is cut short by the stop
+  });
+
+  test("restart = always restarts even a clean exit", async () => {
+    config(`[agents.again]\ncmd = "echo run $CORRAL_RESTARTS"\nrestart = "always"\nmax_restarts = 2\nbackoff = "10ms"\n`);
+    const r = run("up");
+    expect(r.code).toBe(1); // gave up: always means it was never supposed to end
+    for (const n of [0, 1, 2]) expect(r.stdout).toContain(`again | run ${n}`);
+  });
+
+  test("Ctrl-C stops every agent in parallel (TERM, grace, KILL) and exits 130", async () => {
+    const ids = ["a", "b", "c", "d", "e"];
+    config(`[defaults]\ngrace = "300ms"\n${ids.map((id) => `[agents.${id}]\ncmd = ["${fixture("ignore-term.sh")}", "${join(t.dir, id)}"]\n`).join("")}`);
+    const up = startUp();
+    const pids = await Promise.all(ids.map((id) => readyPid(join(t.dir, id))));
+    const started = performance.now();
+    up.proc.kill("SIGINT");
+    expect(await up.proc.exited).toBe(130);
+    expect(performance.now() - started).toBeLessThan(3 * 300); // one grace for all, not five in a row
+    for (const pid of pids) expect(isDeadOrZombie(pid)).toBe(true);
+  });
+
+  test("a second Ctrl-C skips the grace", async () => {
+    config(`[agents.stubborn]\ncmd = ["${fixture("ignore-term.sh")}", "${join(t.dir, "s")}"]\ngrace = "20s"\n`);
+    const up = startUp();
+    const pid = await readyPid(join(t.dir, "s"));
+    up.proc.kill("SIGINT");
+    await Bun.sleep(20);
+    up.proc.kill("SIGINT");
+    expect(await up.proc.exited).toBe(130);
+    expect(isDeadOrZombie(pid)).toBe(true);
+  });
+
+  test("if up is SIGKILLed all its agents die with it, and the next up sweeps their handles", async () => {
+    config(forever("w1").replaceAll("READY", t.dir) + forever("w2").replaceAll("READY", t.dir));
+    const up = startUp();
+    const pids = await Promise.all(["w1", "w2"].map((id) => readyPid(join(t.dir, id))));
+    up.proc.kill("SIGKILL");
+    await waitUntil(() => pids.every(isDeadOrZombie), { timeoutMs: 1500, what: "the agents to die with their supervisor" });
+    config(`[agents.after]\ncmd = "true"\n`);
+    expect(run("up").code).toBe(0);
+    expect(psJson("-a").map((x) => x.id).sort()).toEqual(["after", "w1", "w2"]);
+  });
+
+  test("an agent already running is reported and not started twice", () => {
+    spawnOk(t, "web", ["sleep", "1000"]);
+    config(`[agents.web]\ncmd = "echo second copy"\n[agents.job]\ncmd = "true"\n`);
+    const r = run("up");
+    expect(r.stdout).toContain("web | [corral] already running (pgid");
+    expect(r.stdout).not.toContain("second copy");
+    expect(psJson().find((x) => x.id === "web")).toMatchObject({ state: "running" });
+  });
+
+  test("a second up in the same state directory is refused; down with nothing up is a no-op", async () => {
+    expect(run("down")).toMatchObject({ code: 0, stderr: "corral: no corral up is running here\n" });
+    config(forever("only").replaceAll("READY", t.dir));
+    const up = startUp();
+    await readyPid(join(t.dir, "only"));
+    const second = run("up");
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`corral up is already running here (pid ${up.proc.pid})`);
+    expect(run("down").code).toBe(0);
+    await up.proc.exited;
+  });
+});
