@@ -77,6 +77,9 @@ try {
   rows.push({ what: "compiled Bun hello world", ms: helloMs, note: "the floor of any Bun design" });
   rows.push({ what: "corral --version", ms: timeMedian(corral("--version")), reference: "hello world", refMs: helloMs, target: 1.2 });
 
+  const versionMs = rows.at(-1)!.ms;
+  rows.push({ what: "corral run -- true", ms: timeMedian(corral("run", "--", "true"), env), reference: "corral --version", refMs: versionMs, target: 1.5 });
+
   // Spawn+kill cycles of a TERM-respecting agent.
   const floor = timeMedian(["sh", "-c", "setsid sleep 1000 </dev/null >/dev/null 2>&1 & kill -TERM -$! 2>/dev/null || kill -TERM $!; wait"]);
   rows.push({ what: "raw floor: setsid + kill from sh", ms: floor });
@@ -125,6 +128,50 @@ try {
   }
   run("kill", "--all");
 
+  // corral up with many agents: time to all running, and Ctrl-C to all gone.
+  const upOnce = async (n: number, ignoreTerm = false) => {
+    const dir = mkdtempSync(join(tmpdir(), "corral-bench-up-"));
+    const cmd = ignoreTerm ? `["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]` : `["sleep", "1000"]`;
+    writeFileSync(join(dir, "corral.toml"), Array.from({ length: n }, (_, i) => `[agents.u${i}]\ncmd = ${cmd}\n`).join(""));
+    const upEnv = { ...env, CORRAL_DIR: join(dir, "state") };
+    const t0 = performance.now();
+    const p = Bun.spawn([BIN, "up"], { cwd: dir, env: upEnv, stdout: "pipe", stderr: "inherit" });
+    let started = 0;
+    let text = "";
+    const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
+    while (started < n) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("up ended early");
+      text += new TextDecoder().decode(value);
+      started = (text.match(/\[corral\] started/g) ?? []).length;
+    }
+    const runningMs = performance.now() - t0;
+    // Memory of one supervised agent: the wrapper (and its parent-death watcher) beside the agent.
+    const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+    const pgid = JSON.parse(Bun.spawnSync([BIN, "status", "u0", "--json"], { env: upEnv }).stdout.toString()).pgid as number;
+    const children = readFileSync(`/proc/${pgid}/task/${pgid}/children`, "utf8").trim().split(/\s+/).map(Number);
+    const mem = { wrapperKb: rss(pgid), childrenKb: children.map(rss) };
+    const t1 = performance.now();
+    p.kill("SIGINT");
+    await p.exited;
+    const stopMs = performance.now() - t1;
+    void (async () => { for (;;) { const r = await reader.read(); if (r.done) break; } })();
+    rmSync(dir, { recursive: true, force: true });
+    return { runningMs, stopMs, mem };
+  };
+  const up1 = await upOnce(1);
+  const up100 = await upOnce(100);
+  rows.push({ what: "up, 1 agent: start until running", ms: up1.runningMs });
+  rows.push({ what: "up, 100 agents: start until all running", ms: up100.runningMs, note: `${(up100.runningMs / 100).toFixed(1)} ms per agent` });
+  rows.push({ what: "up, 1 agent: Ctrl-C until all gone", ms: up1.stopMs });
+  rows.push({ what: "up, 100 agents: Ctrl-C until all gone", ms: up100.stopMs, reference: "1 agent", refMs: up1.stopMs, note: "TERM-respecting; the rest is 300 process exits on 2 cores" });
+  const ign1 = await upOnce(1, true);
+  const ign100 = await upOnce(100, true);
+  rows.push({ what: "up, 1 TERM-ignoring agent: Ctrl-C until gone", ms: ign1.stopMs, note: "grace 300ms" });
+  rows.push({ what: "up, 100 TERM-ignoring agents: Ctrl-C until gone", ms: ign100.stopMs, reference: "1 agent", refMs: ign1.stopMs, target: 1.5, note: "one grace for all: stopped in parallel" });
+  const [a, b] = up100.mem.childrenKb;
+  rows.push({ what: "memory per supervised agent (RSS)", ms: 0, note: `wrapper sh ${up100.mem.wrapperKb} KiB + watcher sh ${Math.min(a ?? 0, b ?? 0)} KiB, beside the agent (sleep) ${Math.max(a ?? 0, b ?? 0)} KiB` });
+
   // Sweep of stale handles against reading the same files with one cat.
   const N = quick ? 1000 : 10_000;
   const sweepDir = mkdtempSync(join(tmpdir(), "corral-bench-sweep-"));
@@ -153,7 +200,7 @@ const fmt = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
 const lines = rows.map((r) => {
   const ratio = r.refMs ? r.ms / r.refMs : undefined;
   const verdict = ratio === undefined || r.target === undefined ? "" : ratio <= r.target ? "met" : "MISSED";
-  return `| ${r.what} | ${fmt(r.ms)} ms | ${r.reference ? `${r.reference} (${fmt(r.refMs!)} ms)` : ""} | ${ratio ? `${ratio.toFixed(2)}×` : ""} | ${r.target ? `≤ ${r.target === 1 / 6 ? "1/6" : r.target}×` : ""} | ${verdict} | ${r.note ?? ""} |`;
+  return `| ${r.what} | ${r.ms ? `${fmt(r.ms)} ms` : ""} | ${r.reference ? `${r.reference} (${fmt(r.refMs!)} ms)` : ""} | ${ratio ? `${ratio.toFixed(2)}×` : ""} | ${r.target ? `≤ ${r.target === 1 / 6 ? "1/6" : r.target}×` : ""} | ${verdict} | ${r.note ?? ""} |`;
 });
 const table = ["| measurement | median | compared with | ratio | target | | notes |", "|---|---|---|---|---|---|---|", ...lines].join("\n");
 console.log(table);

@@ -18,3 +18,8 @@ step "$corral" logs writer -n 2
 step "$corral" kill reviewer
 step "$corral" ps -a
 step "$corral" status reviewer || echo "(status exits $? for an agent that is not running)"
+
+# The foreground supervisor: a set of agents from one file, one terminal, restarts by policy.
+cd "$(dirname "$0")/.."
+step "$corral" up -f examples/corral.toml
+step "$corral" ps -a

@@ -1,7 +1,11 @@
 import { readFileSync, statSync } from "node:fs";
 import { type ExitStatus, fromShellStatus } from "./exit-status.ts";
 
-/** What the wrapper leaves at exits/<encoded-id> when its agent ends: `<pgid> <status>\n`. */
+/**
+ * What the wrapper leaves at exits/<encoded-id> when its agent ends: `<pgid> <status>\n`,
+ * written by one printf (no rename: that would cost a fork per exit). A reader that catches it
+ * empty or half-written gets null, "not yet", and looks again.
+ */
 export interface ExitRecord extends ExitStatus {
   pgid: number;
   /** When the record was written (its mtime), ms since the epoch. */

@@ -14,13 +14,14 @@
  * - It runs the agent in the foreground and traps TERM/INT/HUP with a handler (not an ignore,
  *   which children would inherit), so a group-wide signal ends the agent but not the wrapper.
  *   The wrapper therefore lives exactly as long as its agent: a faithful liveness probe.
- * - When the agent ends, it records `<pid> <status>` atomically in EXIT_FILE. If a stop was
- *   requested (it got TERM/INT/HUP), it KILLs the rest of the group at once: whoever asked gave
- *   the grace. Otherwise:
- *   - MODE=detached: TERM to the rest of the group, GRACE_SECONDS, KILL (`kill -KILL 0` ends the
- *     wrapper too), so an agent's background helpers never outlive it;
- *   - MODE=attached: it exits with the agent's status and leaves leftovers to its supervising
- *     corral (its parent, a subreaper), which reports and ends them.
+ * - When the agent ends on its own under MODE=attached, the wrapper exits with the agent's status
+ *   and leaves leftovers to its supervising corral (its parent, a subreaper), which reports and
+ *   ends them. Otherwise it records `<pid> <status>` in EXIT_FILE (one write(2) of a few bytes, no
+ *   `mv`: readers treat an empty or partial record as "not yet", and the pid ties it to this
+ *   run), then: if a stop was
+ *   requested (it got TERM/INT/HUP), it KILLs the rest of the group at once (whoever asked gave
+ *   the grace); if not (MODE=detached), TERM to the rest of the group, GRACE_SECONDS, KILL
+ *   (`kill -KILL 0` ends the wrapper too), so an agent's background helpers never outlive it.
  * - MODE=attached also guards against the supervisor's death: fd 4 is a pipe whose write end only
  *   the supervisor holds. A watcher subshell (ignoring TERM, so a forwarded stop cannot remove
  *   the safety net) blocks reading it; EOF means the supervisor died, and the watcher ends the
@@ -42,13 +43,13 @@ if [ "$mode" = attached ]; then
 fi
 ( exec "$@" 2>&5 5>&- )
 st=$?
-printf '%s %s\\n' "$$" "$st" >"$exitf.$$" && mv -f "$exitf.$$" "$exitf"
-[ -z "$stop" ] || kill -KILL 0
-if [ -n "$watcher" ]; then
+if [ -n "$watcher" ] && [ -z "$stop" ]; then
   kill -KILL "$watcher"
   wait "$watcher"
   exit "$st"
 fi
+printf '%s %s\\n' "$$" "$st" >"$exitf"
+[ -z "$stop" ] || kill -KILL 0
 kill -TERM 0
 sleep "$grace"
 kill -KILL 0

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, corral, fixture, isDeadOrZombie, killTracked, readyPid, spawnOk, type TempState, tempState, track, waitUntil } from "../helpers.ts";
 
