@@ -1,8 +1,11 @@
 import { writeOut } from "./output.ts";
 
 declare const CORRAL_VERSION: string | undefined;
+declare const CORRAL_COMMIT: string | undefined;
 /** Embedded by scripts/build.ts; `bun src/cli.ts` in a checkout reads package.json instead. */
-const version = typeof CORRAL_VERSION === "string" ? CORRAL_VERSION : (require("../package.json") as { version: string }).version;
+const version =
+  (typeof CORRAL_VERSION === "string" ? CORRAL_VERSION : (require("../package.json") as { version: string }).version) +
+  ` (${typeof CORRAL_COMMIT === "string" ? CORRAL_COMMIT : "dev"})`;
 
 /** Subcommands, each loaded only when it runs. Names with a leading `_` are internal. */
 const COMMANDS: Record<string, () => Promise<{ default: import("citty").CommandDef<any> }>> = {

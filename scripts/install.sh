@@ -1,0 +1,204 @@
+#!/bin/sh
+# corral installer.
+#
+#   curl -fsSL https://github.com/corral-dev/corral/releases/latest/download/install.sh | sh
+#   curl -fsSL .../install.sh | sh -s -- --version 0.1.0
+#
+# Downloads the release tarball for this machine and SHA256SUMS, verifies the checksum (and
+# refuses to install on a mismatch or a missing entry), and installs `corral` atomically to
+# ${CORRAL_INSTALL_DIR:-$HOME/.local/bin}. POSIX sh (dash is fine). Every step is a function
+# and the only top-level command is the last line, so a truncated download runs nothing.
+
+DEFAULT_DOWNLOAD_URL="https://github.com/corral-dev/corral/releases"
+
+usage() {
+  cat <<'USAGE'
+Install corral, a supervisor for AI coding agents.
+
+Usage: install.sh [--version X] [--force] [--help]
+
+  --version X   install release X (default: the latest; also CORRAL_VERSION)
+  --force       reinstall even if that version is already installed
+  --help        show this help
+
+Environment:
+  CORRAL_INSTALL_DIR   where to install (default: $HOME/.local/bin)
+  CORRAL_VERSION       release to install (default: latest)
+  CORRAL_TARGET        release target, e.g. linux-x64, linux-x64-baseline, linux-arm64,
+                       linux-x64-musl, linux-arm64-musl (default: detected)
+  CORRAL_DOWNLOAD_URL  releases URL (default: https://github.com/corral-dev/corral/releases)
+
+Exit status: 0 installed (or already installed), 1 failed, 2 bad usage.
+USAGE
+}
+
+say() {
+  printf 'corral-install: %s\n' "$*" >&2
+}
+
+die() {
+  printf 'corral-install: error: %s\n' "$*" >&2
+  exit 1
+}
+
+usage_error() {
+  printf 'corral-install: %s (see --help)\n' "$*" >&2
+  exit 2
+}
+
+parse_args() {
+  version=${CORRAL_VERSION:-}
+  force=
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --version)
+        [ $# -ge 2 ] || usage_error "--version needs a value"
+        version=$2
+        shift 2
+        ;;
+      --version=*)
+        version=${1#--version=}
+        shift
+        ;;
+      --force)
+        force=1
+        shift
+        ;;
+      -h | --help)
+        usage
+        exit 0
+        ;;
+      *)
+        usage_error "unknown option: $1"
+        ;;
+    esac
+  done
+  version=${version#v}
+  case $version in
+    "" | [0-9]*) ;;
+    *) usage_error "not a version: $version" ;;
+  esac
+}
+
+# Prints the release target for this machine: OS, architecture, libc, and AVX2 for x64 (the
+# baseline build when AVX2 is missing or cannot be detected).
+detect_target() {
+  if [ -n "${CORRAL_TARGET:-}" ]; then
+    printf '%s\n' "$CORRAL_TARGET"
+    return
+  fi
+  os=$(uname -s)
+  [ "$os" = Linux ] || die "corral runs on Linux only (this is $os)"
+  case $(uname -m) in
+    x86_64 | amd64) arch=x64 ;;
+    aarch64 | arm64) arch=arm64 ;;
+    *) die "no corral build for this CPU ($(uname -m)); set CORRAL_TARGET to override" ;;
+  esac
+  if is_musl; then
+    printf 'linux-%s-musl\n' "$arch"
+  elif [ "$arch" = x64 ] && ! has_avx2; then
+    printf 'linux-x64-baseline\n'
+  else
+    printf 'linux-%s\n' "$arch"
+  fi
+}
+
+is_musl() {
+  for f in /lib/ld-musl-*.so.1; do
+    [ -e "$f" ] && return 0
+  done
+  ldd --version 2>&1 | grep -qi musl
+}
+
+has_avx2() {
+  [ -r /proc/cpuinfo ] && grep -qw avx2 /proc/cpuinfo
+}
+
+# fetch URL FILE: downloads with curl or wget; fails on HTTP errors.
+fetch() {
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsSL --retry 2 -o "$2" "$1" 2>/dev/null
+  elif command -v wget >/dev/null 2>&1; then
+    wget -q -O "$2" "$1"
+  else
+    die "neither curl nor wget is installed"
+  fi
+}
+
+sha256_of() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$1" | cut -d' ' -f1
+  elif command -v shasum >/dev/null 2>&1; then
+    shasum -a 256 "$1" | cut -d' ' -f1
+  else
+    die "neither sha256sum nor shasum is installed; cannot verify the download"
+  fi
+}
+
+# verify FILE ASSET SUMS: the file's SHA-256 must equal ASSET's entry in SUMS.
+verify() {
+  expected=$(awk -v a="$2" '$2 == a || $2 == "*" a { print $1; exit }' "$3")
+  [ -n "$expected" ] || die "SHA256SUMS has no entry for $2; refusing to install"
+  actual=$(sha256_of "$1")
+  [ "$actual" = "$expected" ] || die "checksum mismatch for $2 (expected $expected, got $actual); refusing to install"
+}
+
+# Prints the version a corral binary reports ("corral 0.1.0 (abc)" -> 0.1.0), or nothing.
+version_of() {
+  "$1" --version 2>/dev/null | sed -n 's/^corral \([^ ]*\).*/\1/p'
+}
+
+cleanup() {
+  [ -n "${tmp:-}" ] && rm -rf "$tmp"
+}
+
+main() {
+  parse_args "$@"
+  target=$(detect_target) || exit 1
+  asset="corral-$target.tar.gz"
+  base=${CORRAL_DOWNLOAD_URL:-$DEFAULT_DOWNLOAD_URL}
+  base=${base%/}
+  if [ -n "$version" ]; then
+    url="$base/download/v$version"
+  else
+    url="$base/latest/download"
+  fi
+  dir=${CORRAL_INSTALL_DIR:-${HOME:?HOME is not set}/.local/bin}
+
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/corral-install.XXXXXX") || die "cannot create a temporary directory"
+  trap cleanup EXIT
+  trap 'exit 1' HUP INT TERM
+
+  say "downloading $asset (${version:-latest})"
+  fetch "$url/$asset" "$tmp/$asset" || die "cannot download $url/$asset (no such release or target?)"
+  fetch "$url/SHA256SUMS" "$tmp/SHA256SUMS" || die "cannot download $url/SHA256SUMS"
+  verify "$tmp/$asset" "$asset" "$tmp/SHA256SUMS"
+
+  mkdir -p "$tmp/x"
+  tar -xzf "$tmp/$asset" -C "$tmp/x" || die "cannot unpack $asset"
+  [ -f "$tmp/x/corral" ] || die "$asset holds no corral binary"
+  chmod 755 "$tmp/x/corral"
+  new=$(version_of "$tmp/x/corral")
+  [ -n "$new" ] || die "the downloaded corral does not run on this machine (target $target); set CORRAL_TARGET"
+
+  if [ -z "$force" ] && [ -x "$dir/corral" ] && [ "$(version_of "$dir/corral")" = "$new" ]; then
+    say "corral $new is already installed in $dir (use --force to reinstall)"
+  else
+    mkdir -p "$dir" || die "cannot create $dir"
+    # Same-directory temp file + rename: atomic, and a running corral keeps its old inode.
+    cp "$tmp/x/corral" "$dir/.corral.new.$$" || die "cannot write to $dir"
+    chmod 755 "$dir/.corral.new.$$"
+    mv -f "$dir/.corral.new.$$" "$dir/corral" || die "cannot install into $dir"
+    say "installed corral $new to $dir/corral"
+  fi
+
+  if [ -n "${GITHUB_ACTIONS:-}" ] && [ -n "${GITHUB_PATH:-}" ]; then
+    printf '%s\n' "$dir" >>"$GITHUB_PATH"
+  fi
+  case ":${PATH:-}:" in
+    *":$dir:"*) ;;
+    *) say "add it to your PATH:  export PATH=\"$dir:\$PATH\"" ;;
+  esac
+}
+
+main "$@"
