@@ -1,11 +1,16 @@
-import { writeOut } from "./output.ts";
+import { writeSync } from "node:fs";
 
 declare const CORRAL_VERSION: string | undefined;
 declare const CORRAL_COMMIT: string | undefined;
 /** Embedded by scripts/build.ts; `bun src/cli.ts` in a checkout reads package.json instead. */
 const version =
-  (typeof CORRAL_VERSION === "string" ? CORRAL_VERSION : (require("../package.json") as { version: string }).version) +
-  ` (${typeof CORRAL_COMMIT === "string" ? CORRAL_COMMIT : "dev"})`;
+  (typeof CORRAL_VERSION === "string" ? CORRAL_VERSION : devVersion()) + ` (${typeof CORRAL_COMMIT === "string" ? CORRAL_COMMIT : "dev"})`;
+
+/** Only for `bun src/cli.ts` in a checkout; a built binary has the version embedded. */
+function devVersion(): string {
+  const path = "../package.json"; // a variable, so the bundler does not inline the whole file
+  return (require(path) as { version: string }).version;
+}
 
 /** Subcommands, each loaded only when it runs. Names with a leading `_` are internal. */
 const COMMANDS: Record<string, () => Promise<{ default: import("citty").CommandDef<any> }>> = {
@@ -23,8 +28,10 @@ const COMMANDS: Record<string, () => Promise<{ default: import("citty").CommandD
 
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
-  // The fast path: no CLI framework loaded.
-  writeOut(`corral ${version}\n`);
+  // The fast path: nothing else is loaded (the entry chunk imports no other module).
+  try {
+    writeSync(1, `corral ${version}\n`);
+  } catch {}
 } else {
   process.exitCode = await (await import("./main.ts")).main(argv, COMMANDS, version);
 }
