@@ -51,13 +51,19 @@ export type GroupProbe = "alive" | "eperm" | "gone";
  */
 export function probeGroup(pgid: number, kill: (pid: number, sig: number) => unknown = process.kill): GroupProbe {
   assertSignalableGroup(pgid);
+  const r = killResult(() => kill(-pgid, 0));
+  return r === "ok" ? "alive" : r;
+}
+
+/** Runs one kill(2) and reads its outcome: "ok", "gone" (ESRCH) or "eperm"; other errors are thrown. */
+export function killResult(send: () => unknown): "ok" | "gone" | "eperm" {
   try {
-    kill(-pgid, 0);
-    return "alive";
+    send();
+    return "ok";
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EPERM") return "eperm";
     if (code === "ESRCH") return "gone";
+    if (code === "EPERM") return "eperm";
     throw e;
   }
 }

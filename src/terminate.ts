@@ -1,4 +1,4 @@
-import { assertSignalableGroup } from "./probes.ts";
+import { assertSignalableGroup, killResult } from "./probes.ts";
 
 /** The seed project's grace: long enough for a CLI to flush, short enough to feel instant. */
 export const DEFAULT_GRACE_MS = 300;
@@ -42,15 +42,7 @@ export interface TerminateDeps {
 
 export const realSignal: TerminateDeps["signal"] = (pgid, sig) => {
   assertSignalableGroup(pgid);
-  try {
-    process.kill(-pgid, sig);
-    return "ok";
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ESRCH") return "gone";
-    if (code === "EPERM") return "eperm";
-    throw e;
-  }
+  return killResult(() => process.kill(-pgid, sig));
 };
 
 async function pollUntilEnded(deps: TerminateDeps, deadline: number): Promise<boolean> {

@@ -1,17 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json";
-import { isDeadOrZombie, killTracked, ROOT, track } from "./helpers.ts";
-import { type ReleaseServer, startReleaseServer } from "./release-fixture.ts";
+import { isDeadOrZombie, ROOT, track } from "./helpers.ts";
+import { useReleaseServer } from "./release-fixture.ts";
 
-let server: ReleaseServer;
-beforeAll(async () => {
-  server = await startReleaseServer();
-}, 120_000);
-afterAll(() => server?.stop());
-afterEach(killTracked);
+const server = useReleaseServer();
 
 /** A simulated runner: RUNNER_TEMP and the file-command files GitHub provides. */
 function runner() {

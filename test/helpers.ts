@@ -1,3 +1,4 @@
+import { afterEach, beforeEach } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -64,6 +65,22 @@ export function tempState(): TempState {
     env: { ...(process.env as Record<string, string>), CORRAL_DIR: state, NO_COLOR: "1" },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Gives every test of the calling file a fresh state directory, and afterwards kills every
+ * process group it tracked and removes the directory. Returns a view of the current test's state.
+ */
+export function useTempState(): TempState {
+  let current: TempState | undefined;
+  beforeEach(() => {
+    current = tempState();
+  });
+  afterEach(() => {
+    killTracked();
+    current?.cleanup();
+  });
+  return new Proxy({} as TempState, { get: (_, key) => current![key as keyof TempState] });
 }
 
 export interface Run {

@@ -1,18 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json";
-import { ROOT, killTracked, track, waitUntil } from "./helpers.ts";
-import { type ReleaseServer, startReleaseServer } from "./release-fixture.ts";
+import { ROOT, track, waitUntil } from "./helpers.ts";
+import { useReleaseServer } from "./release-fixture.ts";
 
 const INSTALLER = join(ROOT, "scripts/install.sh");
-let server: ReleaseServer;
-beforeAll(async () => {
-  server = await startReleaseServer();
-}, 120_000);
-afterAll(() => server?.stop());
-afterEach(killTracked);
+const server = useReleaseServer();
 
 /** Runs the installer asynchronously: the release server lives in this process and must keep serving. */
 async function install(shell: string, home: string, args: string[] = [], extra: Record<string, string> = {}) {

@@ -1,8 +1,10 @@
+import { afterAll, afterEach, beforeAll } from "bun:test";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json";
 import { buildRelease, hostTarget } from "../scripts/build.ts";
+import { killTracked } from "./helpers.ts";
 
 export interface ReleaseServer {
   url: string;
@@ -73,4 +75,18 @@ export async function startReleaseServer(): Promise<ReleaseServer> {
     },
   });
   return { url: `http://127.0.0.1:${server.port}`, root, asset, stop: () => server.stop(true) };
+}
+
+/**
+ * Starts the release server before the calling file's tests and stops it after; kills the
+ * process groups each test tracked. Returns a view of the running server.
+ */
+export function useReleaseServer(): ReleaseServer {
+  let server: ReleaseServer | undefined;
+  beforeAll(async () => {
+    server = await startReleaseServer();
+  }, 120_000);
+  afterAll(() => server?.stop());
+  afterEach(killTracked);
+  return new Proxy({} as ReleaseServer, { get: (_, key) => server![key as keyof ReleaseServer] });
 }

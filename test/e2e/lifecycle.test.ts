@@ -1,16 +1,9 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { corral, fixture, isDeadOrZombie, isRunning, killTracked, readyPid, spawnOk, type TempState, tempState, track, waitUntil } from "../helpers.ts";
+import { corral, fixture, isDeadOrZombie, isRunning, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
-let t: TempState;
-beforeEach(() => {
-  t = tempState();
-});
-afterEach(() => {
-  killTracked();
-  t.cleanup();
-});
+const t = useTempState();
 
 const run = (...args: string[]) => corral(args, { env: t.env, cwd: t.dir });
 const psJson = (...extra: string[]) => JSON.parse(run("ps", "--json", ...extra).stdout) as Record<string, any>[];

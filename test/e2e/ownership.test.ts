@@ -1,20 +1,13 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { serializeHandle } from "../../src/handle.ts";
 import { ensureLayout } from "../../src/state.ts";
 import { readStat } from "../../src/probes.ts";
-import { corral, corralAsync, fixture, isDeadOrZombie, isRunning, killTracked, readyPid, sampleHandle, spawnOk, type TempState, tempState, track, waitUntil } from "../helpers.ts";
+import { corral, corralAsync, fixture, isDeadOrZombie, isRunning, readyPid, sampleHandle, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
-let t: TempState;
-beforeEach(() => {
-  t = tempState();
-});
-afterEach(() => {
-  killTracked();
-  t.cleanup();
-});
+const t = useTempState();
 
 const run = (...args: string[]) => corral(args, { env: t.env, cwd: t.dir });
 const bootId = () => readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();

@@ -1,16 +1,9 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, corral, fixture, isDeadOrZombie, killTracked, readyPid, type TempState, tempState, track, waitUntil } from "../helpers.ts";
+import { BIN, corral, fixture, isDeadOrZombie, readyPid, track, waitUntil, useTempState } from "../helpers.ts";
 
-let t: TempState;
-beforeEach(() => {
-  t = tempState();
-});
-afterEach(() => {
-  killTracked();
-  t.cleanup();
-});
+const t = useTempState();
 
 const run = (...args: string[]) => corral(args, { env: t.env, cwd: t.dir });
 

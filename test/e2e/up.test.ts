@@ -1,16 +1,9 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, corral, fixture, isDeadOrZombie, killTracked, readyPid, spawnOk, type TempState, tempState, track, waitUntil } from "../helpers.ts";
+import { BIN, corral, fixture, isDeadOrZombie, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
-let t: TempState;
-beforeEach(() => {
-  t = tempState();
-});
-afterEach(() => {
-  killTracked();
-  t.cleanup();
-});
+const t = useTempState();
 
 const run = (...args: string[]) => corral(args, { env: t.env, cwd: t.dir });
 const psJson = (...a: string[]) => JSON.parse(run("ps", "--json", ...a).stdout) as Record<string, any>[];
