@@ -1,3 +1,6 @@
+// An ES module with no imports: the --version fast path must load nothing.
+export {};
+
 declare const CORRAL_VERSION: string | undefined;
 declare const CORRAL_COMMIT: string | undefined;
 /** Embedded by scripts/build.ts; `bun src/cli.ts` in a checkout reads package.json instead. */
