@@ -1,7 +1,9 @@
 import { CorralError, UnknownAgentError } from "./errors.ts";
 import { readHistory } from "./history.ts";
 import { encodeId } from "./id.ts";
-import { type Entry, inspect, probesFor } from "./inspect.ts";
+import { type Entry, inspect } from "./inspect.ts";
+import { readExitRecord } from "./exit-record.ts";
+import { join } from "node:path";
 import { acquireLock } from "./lock.ts";
 import { probeGroup, readStat } from "./probes.ts";
 import { endOf, retire } from "./retire.ts";
@@ -93,7 +95,7 @@ export async function stopAgent(l: Layout, id: string, opts: StopOptions): Promi
   }
   // Retire on what the kill confirmed, not on a fresh look: orphaned zombies of the group may
   // hold its number for a second or two after every member is dead.
-  const exit = probesFor(l, e.name).readExit(pgid!) ?? v.exit;
+  const exit = readExitRecord(join(l.exits, e.name), pgid!) ?? v.exit;
   const wasRunning = r !== undefined && r.outcome !== "gone";
   const history = endOf({ ...e, verdict: { ...v, exit } }, {
     signal: r?.forced ? "SIGKILL" : wasRunning ? "SIGTERM" : null,

@@ -1,5 +1,4 @@
-import { UnknownAgentError } from "./errors.ts";
-import { CorralError } from "./errors.ts";
+import { CorralError, UnknownAgentError } from "./errors.ts";
 import type { ExitStatus } from "./exit-status.ts";
 import { readHistory } from "./history.ts";
 import { inspect } from "./inspect.ts";

@@ -35,11 +35,6 @@ export function commandArgv(): string[] | null {
   return afterDashDash;
 }
 
-/** Positionals other than the first (citty captures one per declared positional). */
-export function extraPositionals(args: { _: string[] }, declared: number): string[] {
-  return args._.slice(declared);
-}
-
 /** Every value of a repeatable string flag (`--env A=1 --env B=2`, `--env=A=1`); citty keeps only the last. */
 export function repeatedFlag(rawArgs: string[], name: string): string[] {
   const out: string[] = [];

@@ -1,12 +1,11 @@
 import { defineCommand } from "citty";
-import { UsageError } from "../errors.ts";
+import { UnknownAgentError, UsageError } from "../errors.ts";
 import { encodeId } from "../id.ts";
 import { followLog, logPath, readTail } from "../logs.ts";
 import { writeOut } from "../output.ts";
 import { checkedId, globalArgs, idArg, layoutFrom } from "./_shared.ts";
 import { inspect } from "../inspect.ts";
 import { readHistory } from "../history.ts";
-import { UnknownAgentError } from "../errors.ts";
 
 export default defineCommand({
   meta: { name: "logs", description: "Print an agent's stdout+stderr; -f follows while it runs" },
