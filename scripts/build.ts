@@ -77,7 +77,7 @@ export async function buildCorral(opts: { outfile?: string; target?: Target } = 
     compile.executablePath = runtimeFor(opts.target);
   }
   const result = await Bun.build({
-    entrypoints: [join(ROOT, "src/cli.ts")],
+    entrypoints: [join(ROOT, "src/cli/cli.ts")],
     compile,
     minify: true,
     bytecode: true,

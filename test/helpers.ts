@@ -2,9 +2,9 @@ import { afterEach, beforeEach } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { Handle } from "../src/handle.ts";
-import { readStat } from "../src/probes.ts";
-import { layoutOf, type Layout } from "../src/state.ts";
+import type { Handle } from "../src/handle/handle.ts";
+import { readStat } from "../src/handle/probes.ts";
+import { layoutOf, type Layout } from "../src/handle/state.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
 export const BIN = join(ROOT, "dist/corral");

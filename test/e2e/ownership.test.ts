@@ -2,9 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { serializeHandle } from "../../src/handle.ts";
-import { ensureLayout } from "../../src/state.ts";
-import { readStat } from "../../src/probes.ts";
+import { serializeHandle } from "../../src/handle/handle.ts";
+import { ensureLayout } from "../../src/handle/state.ts";
+import { readStat } from "../../src/handle/probes.ts";
 import { corral, corralAsync, fixture, isDeadOrZombie, isRunning, readyPid, sampleHandle, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
 const t = useTempState();

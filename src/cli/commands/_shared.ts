@@ -1,0 +1,50 @@
+import { UsageError } from "../../base/errors.ts";
+import { validateId } from "../../handle/id.ts";
+import { layoutOf, type Layout, resolveStateDir } from "../../handle/state.ts";
+
+/** Flags every command takes. */
+export const globalArgs = {
+  dir: { type: "string", description: "State directory (default: $CORRAL_DIR, else the nearest .corral/ above, else ./.corral)", valueHint: "DIR" },
+  verbose: { type: "boolean", description: "Show stack traces and debug output" },
+} as const;
+
+export const jsonArg = {
+  json: { type: "boolean", description: "Print one JSON document on stdout" },
+} as const;
+
+export const idArg = {
+  id: { type: "positional", description: "Agent id (1-128 bytes, no control characters)", required: true, valueHint: "ID" },
+} as const;
+
+export function layoutFrom(args: { dir?: string }): Layout {
+  return layoutOf(resolveStateDir({ dir: args.dir }));
+}
+
+export function checkedId(id: unknown): string {
+  if (typeof id !== "string") throw new UsageError("an agent id is required");
+  validateId(id);
+  return id;
+}
+
+/** What followed the first `--` on the command line (citty would mix it into its positionals). */
+let afterDashDash: string[] | null = null;
+export function setCommandArgv(argv: string[] | null): void {
+  afterDashDash = argv;
+}
+export function commandArgv(): string[] | null {
+  return afterDashDash;
+}
+
+/** Every value of a repeatable string flag (`--env A=1 --env B=2`, `--env=A=1`); citty keeps only the last. */
+export function repeatedFlag(rawArgs: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === `--${name}`) {
+      const v = rawArgs[++i];
+      if (v === undefined) throw new UsageError(`--${name} needs a value`);
+      out.push(v);
+    } else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
+  }
+  return out;
+}

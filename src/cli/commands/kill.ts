@@ -1,0 +1,63 @@
+import { defineCommand } from "citty";
+import { parseDuration } from "../../base/duration.ts";
+import { CorralError, EXIT, UsageError } from "../../base/errors.ts";
+import { validateId } from "../../handle/id.ts";
+import { writeJson, writeOut } from "../output.ts";
+import { type StopReport, stopAgent } from "../../lifecycle/stop.ts";
+import { sweep } from "../../lifecycle/sweep.ts";
+import { DEFAULT_GRACE_MS } from "../../lifecycle/terminate.ts";
+import { renderError } from "../main.ts";
+import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
+
+function describe(r: StopReport): string {
+  switch (r.result) {
+    case "stopped":
+      return `${r.id} stopped (SIGTERM, ${r.elapsedMs}ms)`;
+    case "killed":
+      return `${r.id} killed (SIGKILL after ${r.elapsedMs}ms)`;
+    default:
+      return `${r.id} ${r.result}`;
+  }
+}
+
+export default defineCommand({
+  meta: { name: "kill", description: "Stop agents: SIGTERM the group, wait up to the grace, SIGKILL, confirm it is gone, then retire the handle" },
+  args: {
+    ids: { type: "positional", description: "Agent ids", required: false, valueHint: "ID..." },
+    all: { type: "boolean", description: "Stop every agent this state directory owns" },
+    grace: { type: "string", description: "How long to wait after SIGTERM before SIGKILL", default: "300ms", valueHint: "DURATION" },
+    force: { type: "boolean", description: "Also signal legacy (unverified) handles, whose identity cannot be proven" },
+    ...jsonArg,
+    ...globalArgs,
+  },
+  async run({ args }) {
+    const graceMs = args.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(args.grace, "grace");
+    const l = layoutFrom(args);
+    let ids = args._.map(String);
+    if (args.all) {
+      if (ids.length) throw new UsageError("give agent ids or --all, not both");
+      // Everything the sweep kept that is ours to stop: never foreign handles, legacy ones only with --force.
+      const { kept } = await sweep(l);
+      ids = kept.filter((e) => e.verdict.state !== "foreign" && (args.force || e.verdict.state !== "unverified")).map((e) => e.id!);
+    } else if (ids.length === 0) {
+      throw new UsageError("which agents? give ids or --all", "usage: corral kill ID... [--grace 300ms]");
+    }
+    for (const id of ids) validateId(id);
+    const settled = await Promise.allSettled(ids.map((id) => stopAgent(l, id, { graceMs, force: args.force })));
+    let status: number = EXIT.ok;
+    const reports: (StopReport | { id: string; error: string })[] = [];
+    settled.forEach((s, i) => {
+      if (s.status === "fulfilled") {
+        reports.push(s.value);
+        if (!args.json) writeOut(`${describe(s.value)}\n`);
+      } else {
+        const code = s.reason instanceof CorralError ? s.reason.exitCode : EXIT.failed;
+        status = Math.max(status, code);
+        reports.push({ id: ids[i]!, error: (s.reason as Error).message });
+        renderError(s.reason);
+      }
+    });
+    if (args.json) writeJson(reports);
+    process.exitCode = status;
+  },
+});

@@ -1,0 +1,40 @@
+import { defineCommand } from "citty";
+import { UnknownAgentError, UsageError } from "../../base/errors.ts";
+import { encodeId } from "../../handle/id.ts";
+import { followLog, logPath, readTail } from "../../lifecycle/logs.ts";
+import { writeOut } from "../output.ts";
+import { checkedId, globalArgs, idArg, layoutFrom } from "./_shared.ts";
+import { inspect } from "../../handle/inspect.ts";
+import { readHistory } from "../../lifecycle/history.ts";
+
+export default defineCommand({
+  meta: { name: "logs", description: "Print an agent's stdout+stderr; -f follows while it runs" },
+  args: {
+    ...idArg,
+    follow: { type: "boolean", alias: "f", description: "Keep printing new output until the agent ends" },
+    lines: { type: "string", alias: "n", description: "Only the last N lines", valueHint: "N" },
+    previous: { type: "boolean", description: "The previous run's log (one rotated generation is kept)" },
+    ...globalArgs,
+  },
+  async run({ args }) {
+    const id = checkedId(args.id);
+    const l = layoutFrom(args);
+    const name = encodeId(id);
+    let lines: number | undefined;
+    if (args.lines !== undefined) {
+      if (!/^\d+$/.test(args.lines)) throw new UsageError(`-n ${JSON.stringify(args.lines)}: expected a number of lines`);
+      lines = Number(args.lines);
+    }
+    const path = logPath(l, name, args.previous);
+    const tail = readTail(path, lines);
+    if (tail === null) {
+      const known = inspect(l, name).read.kind !== "missing" || readHistory(l.history).some((h) => h.id === id);
+      if (!known) throw new UnknownAgentError(id);
+    } else {
+      writeOut(tail.text);
+    }
+    if (args.follow && !args.previous) {
+      await followLog(l, name, path, tail?.size ?? 0, writeOut);
+    }
+  },
+});

@@ -1,0 +1,71 @@
+import { defineCommand } from "citty";
+import { formatDuration } from "../../base/duration.ts";
+import { readHistory } from "../../lifecycle/history.ts";
+import { useColor, writeJson, writeOut } from "../output.ts";
+import { type AgentRow, rowOfEntry, rowOfHistory, withSupervisor } from "../rows.ts";
+import { readSupervisor } from "../../supervise/supervisor.ts";
+import { sweep } from "../../lifecycle/sweep.ts";
+import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
+
+const STATE_COLOR: Record<string, number> = { running: 32, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31, backoff: 33, failed: 31 };
+
+/** A shell-like rendering of argv for people; `--json` keeps the exact array. */
+export function showArgv(argv: string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
+
+function exitText(r: AgentRow): string {
+  if (r.signal) return r.signal;
+  if (r.exitCode !== null) return String(r.exitCode);
+  return r.state === "running" ? "" : "-";
+}
+
+/** The `ps` table: one row per agent, padded columns, state coloured on a TTY. */
+export function renderTable(rows: AgentRow[], now: number, color: boolean): string {
+  const restarts = rows.some((r) => r.restarts !== undefined);
+  const head = ["ID", "STATE", "PGID", "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), "COMMAND"];
+  const cells = rows.map((r) => {
+    const started = r.startedAt ? Date.parse(r.startedAt) : null;
+    const ended = r.endedAt ? Date.parse(r.endedAt) : null;
+    return [
+      r.id,
+      r.state + (r.reason && r.state !== "running" && r.state !== "exited" && r.state !== "failed" ? ` (${r.reason})` : ""),
+      r.pgid === null ? "-" : String(r.pgid),
+      started ? new Date(started).toISOString().slice(0, 19).replace("T", " ") : "-",
+      started && r.state === "running" ? formatDuration(now - started) : started && ended ? formatDuration(ended - started) : "-",
+      exitText(r),
+      ...(restarts ? [String(r.restarts ?? 0)] : []),
+      showArgv(r.argv),
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[], states?: string) =>
+    c
+      .map((v, i) => {
+        const padded = i === c.length - 1 ? v : v.padEnd(widths[i]!);
+        return color && i === 1 && states ? `\x1b[${STATE_COLOR[states] ?? 0}m${padded}\x1b[0m` : padded;
+      })
+      .join("  ")
+      .trimEnd();
+  return [line(head), ...cells.map((c, i) => line(c, rows[i]!.state))].join("\n") + "\n";
+}
+
+export default defineCommand({
+  meta: { name: "ps", description: "List agents: id, state, pgid, started, uptime, exit, command" },
+  args: {
+    all: { type: "boolean", alias: "a", description: "Include finished agents from history" },
+    ...jsonArg,
+    ...globalArgs,
+  },
+  async run({ args }) {
+    const l = layoutFrom(args);
+    const report = await sweep(l);
+    const current = report.kept.map(rowOfEntry);
+    const corrupt: AgentRow[] = report.corrupt.map((c) => ({
+      id: c.id ?? c.name, state: "corrupt", pgid: null, argv: [], cwd: null, startedAt: null, endedAt: null, exitCode: null, signal: null, reason: c.reason,
+    }));
+    const rows = withSupervisor([...(args.all ? readHistory(l.history).map(rowOfHistory) : []), ...current, ...corrupt], readSupervisor(l));
+    if (args.json) writeJson(rows);
+    else if (rows.length) writeOut(renderTable(rows, Date.now(), useColor(1)));
+  },
+});

@@ -1,0 +1,83 @@
+import { defineCommand } from "citty";
+import { resolve } from "node:path";
+import { Attached, type StopSignal } from "../../supervise/attached.ts";
+import { parseDuration } from "../../base/duration.ts";
+import { CorralError, UsageError } from "../../base/errors.ts";
+import { toShellStatus } from "../../base/exit-status.ts";
+import { becomeSubreaper } from "../../sys/libc.ts";
+import { log } from "../output.ts";
+import { agentEnv, spawnAgent } from "../../lifecycle/spawner.ts";
+import { sweep } from "../../lifecycle/sweep.ts";
+import { DEFAULT_GRACE_MS } from "../../lifecycle/terminate.ts";
+import { validateId } from "../../handle/id.ts";
+import { commandArgv, globalArgs, layoutFrom } from "./_shared.ts";
+
+/** 128 + the signal number, as a shell reports death by that signal. */
+export const STOP_STATUS: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+export const TIMEOUT_STATUS = 124;
+/** What `run` exits with when corral itself failed (timeout(1)'s convention). */
+export const OWN_FAILURE = 125;
+
+export default defineCommand({
+  meta: { name: "run", description: "Run CMD attached, as an owned agent; end whatever it leaves behind; exit with its status" },
+  args: {
+    name: { type: "string", description: "Agent id shown by corral ps (default: run-<pid>)", valueHint: "ID" },
+    timeout: { type: "string", description: "Stop CMD after this long (TERM, grace, KILL) and exit 124", valueHint: "DURATION" },
+    grace: { type: "string", description: "How long to wait after a signal before SIGKILL", default: "300ms", valueHint: "DURATION" },
+    ...globalArgs,
+  },
+  async run({ args }) {
+    const argv = commandArgv();
+    if (!argv || argv.length === 0) throw new UsageError("no command given", "usage: corral run [--timeout DURATION] -- CMD [ARGS...]");
+    if (args._.length) throw new UsageError(`unexpected argument ${JSON.stringify(args._[0])} before --`);
+    const id = args.name ?? `run-${process.pid}`;
+    validateId(id);
+    const graceMs = args.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(args.grace, "grace");
+    const timeoutMs = args.timeout === undefined ? null : parseDuration(args.timeout, "timeout");
+    const l = layoutFrom(args);
+    const cwd = resolve(process.cwd());
+    becomeSubreaper();
+    await sweep(l);
+    let started;
+    try {
+      started = await spawnAgent(l, {
+        id, argv, cwd, graceMs, mode: "run",
+        env: agentEnv(process.env, { CORRAL_AGENT_ID: id }),
+        attached: { stdin: "inherit", stdout: "inherit", stderr: "inherit" },
+      });
+    } catch (e) {
+      if (e instanceof CorralError && e.code === "E_NOT_FOUND") throw new CorralError(e.code, e.message, { exitCode: 127 });
+      if (e instanceof CorralError && e.code === "E_NOT_EXECUTABLE") throw new CorralError(e.code, e.message, { exitCode: 126 });
+      throw e;
+    }
+    const agent = new Attached(l, started, graceMs);
+    const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => {
+      const h = () => agent.stop(sig);
+      process.on(sig, h);
+      return [sig, h] as const;
+    });
+    const timer = timeoutMs === null ? null : setTimeout(() => agent.stop("timeout"), timeoutMs);
+    const end = await agent.done;
+    if (timer) clearTimeout(timer);
+    for (const [sig, h] of handlers) process.off(sig, h);
+
+    const stop = agent.stopRequested;
+    if (end.stuck) {
+      log().error(`${argv[0]} left processes in group ${agent.pgid} that did not die after SIGKILL; its handle is kept`);
+      process.exitCode = OWN_FAILURE;
+      return;
+    }
+    if (end.leaked) {
+      const how = end.leftovers?.forced ? "SIGKILL after the grace" : "SIGTERM";
+      log().warn(`${argv[0]} exited but left processes running in its group; ended them (${how})`);
+    }
+    if (stop === "timeout") {
+      log().warn(`${argv[0]} timed out after ${args.timeout}`);
+      process.exitCode = TIMEOUT_STATUS;
+    } else if (stop) {
+      process.exitCode = STOP_STATUS[stop];
+    } else {
+      process.exitCode = toShellStatus(end.status) ?? OWN_FAILURE;
+    }
+  },
+});

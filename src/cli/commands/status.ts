@@ -1,0 +1,39 @@
+import { defineCommand } from "citty";
+import { EXIT } from "../../base/errors.ts";
+import { readHistory } from "../../lifecycle/history.ts";
+import { encodeId } from "../../handle/id.ts";
+import { inspect } from "../../handle/inspect.ts";
+import { writeJson, writeOut } from "../output.ts";
+import { type AgentRow, rowOfEntry, rowOfHistory, withSupervisor } from "../rows.ts";
+import { readSupervisor } from "../../supervise/supervisor.ts";
+import { sweep } from "../../lifecycle/sweep.ts";
+import { renderTable } from "./ps.ts";
+import { checkedId, globalArgs, idArg, jsonArg, layoutFrom } from "./_shared.ts";
+
+/** LSB-style: 0 running, 3 not running, 4 unknown (no such agent, or a handle we cannot read). */
+export function statusExit(row: AgentRow | null): number {
+  if (!row) return EXIT.unknown;
+  if (row.state === "running" || row.state === "unverified") return EXIT.ok;
+  if (row.state === "exited" || row.state === "stale" || row.state === "backoff" || row.state === "failed") return EXIT.notRunning;
+  return EXIT.unknown;
+}
+
+export default defineCommand({
+  meta: { name: "status", description: "Show one agent; exit 0 if running, 3 if not running, 4 if unknown" },
+  args: { ...idArg, ...jsonArg, ...globalArgs },
+  async run({ args }) {
+    const id = checkedId(args.id);
+    const l = layoutFrom(args);
+    await sweep(l);
+    const e = inspect(l, encodeId(id));
+    let row: AgentRow | null = withSupervisor(e.read.kind === "missing" ? [] : [rowOfEntry(e)], readSupervisor(l)).find((r) => r.id === id) ?? null;
+    if (!row) {
+      const past = readHistory(l.history).filter((h) => h.id === id).at(-1);
+      row = past ? rowOfHistory(past) : null;
+    }
+    if (args.json) writeJson(row);
+    else if (row) writeOut(renderTable([row], Date.now(), false));
+    else writeOut(`${id}: unknown\n`);
+    process.exitCode = statusExit(row);
+  },
+});

@@ -1,0 +1,26 @@
+import { defineCommand } from "citty";
+import { writeJson, writeOut } from "../output.ts";
+import { sweep } from "../../lifecycle/sweep.ts";
+import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
+
+export default defineCommand({
+  meta: { name: "sweep", description: "Retire handles of dead groups to history and move corrupt entries to quarantine/ (never signals anything)" },
+  args: {
+    dryRun: { type: "boolean", description: "Only report what would be done" },
+    ...jsonArg,
+    ...globalArgs,
+  },
+  async run({ args }) {
+    const r = await sweep(layoutFrom(args), { dryRun: args.dryRun, quarantine: true });
+    if (args.json) {
+      writeJson({ retired: r.retired, corrupt: r.corrupt, kept: r.kept.map((e) => ({ id: e.id, state: e.verdict.state })) });
+      return;
+    }
+    const would = args.dryRun ? "would retire" : "retired";
+    for (const x of r.retired) writeOut(`${would} ${x.id} (${x.state}${x.reason ? `: ${x.reason}` : ""})\n`);
+    for (const c of r.corrupt) {
+      writeOut(c.quarantinedTo ? `quarantined ${c.name} (${c.reason}) -> ${c.quarantinedTo}\n` : `corrupt ${c.name} (${c.reason})${args.dryRun ? ", would quarantine" : ""}\n`);
+    }
+    writeOut(`${r.retired.length} retired, ${r.corrupt.length} corrupt, ${r.kept.length} kept\n`);
+  },
+});

@@ -1,0 +1,83 @@
+import type { Entry } from "../handle/inspect.ts";
+import type { HistoryEntry } from "../lifecycle/history.ts";
+import type { SupervisorRecord } from "../supervise/supervisor.ts";
+import type { AgentState } from "../handle/verdict.ts";
+
+/**
+ * One agent as `ps --json` and `status --json` print it. A stable scripting interface:
+ * fields are only ever added. Times are ISO 8601 strings.
+ */
+export interface AgentRow {
+  id: string;
+  state: AgentState;
+  pgid: number | null;
+  argv: string[];
+  cwd: string | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  /** Why the state is what it is ("pid reused", "is a symlink", ...); empty when nothing to say. */
+  reason: string;
+  /** Set for rows from history. */
+  history?: true;
+  /** Restarts so far, for agents supervised by `corral up`. */
+  restarts?: number;
+}
+
+const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);
+
+export function rowOfEntry(e: Entry): AgentRow {
+  const v = e.verdict;
+  const h = v.handle;
+  return {
+    id: e.id ?? e.name,
+    state: v.state,
+    pgid: h?.pgid ?? v.legacyPgid ?? null,
+    argv: h?.argv ?? [],
+    cwd: h?.cwd ?? null,
+    startedAt: iso(h?.startedAt),
+    endedAt: iso(v.exit?.endedAt),
+    exitCode: v.exit?.exitCode ?? null,
+    signal: v.exit?.signal ?? null,
+    reason: v.reason,
+  };
+}
+
+/**
+ * Adds what a live `corral up` knows to the rows: restart counts, and agents between runs
+ * (`backoff`, `failed`) that have no handle. A dead supervisor's record is ignored.
+ */
+export function withSupervisor(rows: AgentRow[], sup: { record: SupervisorRecord; alive: boolean } | null): AgentRow[] {
+  if (!sup?.alive) return rows;
+  const out = rows.map((r) => {
+    const a = sup.record.agents[r.id];
+    return a && !r.history && a.restarts ? { ...r, restarts: a.restarts } : r;
+  });
+  for (const [id, a] of Object.entries(sup.record.agents)) {
+    if ((a.state === "backoff" || a.state === "failed") && !rows.some((r) => r.id === id && !r.history)) {
+      out.push({
+        id, state: a.state, pgid: null, argv: a.argv, cwd: a.cwd, startedAt: null, endedAt: null,
+        exitCode: a.exitCode ?? null, signal: a.signal ?? null, restarts: a.restarts,
+        reason: a.state === "backoff" && a.nextStartAt ? `restarting in ${Math.max(0, a.nextStartAt - Date.now())}ms` : a.state === "failed" ? "gave up" : "",
+      });
+    }
+  }
+  return out;
+}
+
+export function rowOfHistory(h: HistoryEntry): AgentRow {
+  return {
+    id: h.id,
+    state: h.state,
+    pgid: h.pgid,
+    argv: h.argv,
+    cwd: h.cwd || null,
+    startedAt: iso(h.startedAt),
+    endedAt: iso(h.endedAt),
+    exitCode: h.exitCode,
+    signal: h.signal,
+    reason: h.reason,
+    history: true,
+  };
+}

@@ -1,0 +1,40 @@
+import { readFileSync, statSync } from "node:fs";
+import { type ExitStatus, fromShellStatus } from "../base/exit-status.ts";
+
+/**
+ * What the wrapper leaves at exits/<encoded-id> when its agent ends: `<pgid> <status>\n`,
+ * written by one printf (no rename: that would cost a fork per exit). A reader that catches it
+ * empty or half-written gets null, "not yet", and looks again.
+ */
+export interface ExitRecord extends ExitStatus {
+  pgid: number;
+  /** When the record was written (its mtime), ms since the epoch. */
+  endedAt: number;
+}
+
+/** Parses an exit record's text; null for anything but two small integers. */
+export function parseExitRecord(text: string): { pgid: number; status: number } | null {
+  const m = /^(\d{1,7}) (\d{1,3})\n?$/.exec(text);
+  if (!m) return null;
+  const status = Number(m[2]);
+  return status <= 255 ? { pgid: Number(m[1]), status } : null;
+}
+
+/**
+ * The exit record for one run, matched by pgid so a record left by an earlier run of the same id
+ * is never attributed to this one. Null while the agent runs (or if it was SIGKILLed with its wrapper).
+ */
+export function readExitRecord(path: string, pgid: number): ExitRecord | null {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) return null;
+  let text: string;
+  try {
+    text = readFileSync(path, "latin1");
+  } catch {
+    return null;
+  }
+  const endedAt = Math.round(st.mtimeMs);
+  const r = parseExitRecord(text);
+  if (!r || r.pgid !== pgid) return null;
+  return { pgid, endedAt, ...fromShellStatus(r.status) };
+}

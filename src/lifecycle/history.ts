@@ -1,0 +1,81 @@
+import { appendFileSync, readFileSync } from "node:fs";
+import type { ExitStatus } from "../base/exit-status.ts";
+import type { Handle } from "../handle/handle.ts";
+
+/** One finished run, appended to history.jsonl when its handle is retired. */
+export interface HistoryEntry extends ExitStatus {
+  id: string;
+  pgid: number;
+  argv: string[];
+  cwd: string;
+  startedAt: number;
+  endedAt: number;
+  /** "exited" (ran and ended) or "stale" (its pid was reused or the machine rebooted: outcome unknown). */
+  state: "exited" | "stale";
+  /** How corral learned of the end: "exit record", "killed", "pid reused", "other boot", ... */
+  reason: string;
+  /** True when corral had to SIGKILL it. */
+  forced?: boolean;
+  leaderStart?: number;
+  bootId?: string;
+  mode?: string;
+}
+
+export function historyEntry(
+  h: Pick<Handle, "id" | "pgid" | "argv" | "cwd" | "startedAt"> & Partial<Handle>,
+  end: ExitStatus & { endedAt: number; state: HistoryEntry["state"]; reason: string; forced?: boolean },
+): HistoryEntry {
+  const e: HistoryEntry = {
+    id: h.id,
+    pgid: h.pgid,
+    argv: h.argv,
+    cwd: h.cwd,
+    startedAt: h.startedAt,
+    endedAt: end.endedAt,
+    exitCode: end.exitCode,
+    signal: end.signal,
+    state: end.state,
+    reason: end.reason,
+  };
+  if (end.forced) e.forced = true;
+  if (h.leaderStart !== undefined) e.leaderStart = h.leaderStart;
+  if (h.bootId !== undefined) e.bootId = h.bootId;
+  if (h.mode !== undefined) e.mode = h.mode;
+  return e;
+}
+
+/**
+ * Appends entries in one write(2) with O_APPEND, before the handles they describe are removed:
+ * a crash in between leaves a duplicate line (dropped by readHistory), never a lost run.
+ */
+export function appendHistory(path: string, entries: HistoryEntry[]): void {
+  if (entries.length === 0) return;
+  appendFileSync(path, entries.map((e) => `${JSON.stringify(e)}\n`).join(""), { mode: 0o600 });
+}
+
+/** All well-formed entries, oldest first, each run once (same id, pgid and start). */
+export function readHistory(path: string): HistoryEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return [];
+  }
+  const seen = new Set<string>();
+  const out: HistoryEntry[] = [];
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    let e: HistoryEntry;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (typeof e?.id !== "string" || typeof e.pgid !== "number") continue;
+    const key = `${e.id}\0${e.pgid}\0${e.leaderStart}\0${e.startedAt}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(e);
+  }
+  return out;
+}

@@ -1,0 +1,60 @@
+import { unlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { ExitStatus } from "../base/exit-status.ts";
+import { unchangedSince } from "../handle/handle.ts";
+import { appendHistory, type HistoryEntry, historyEntry } from "./history.ts";
+import { type Entry, inspect } from "../handle/inspect.ts";
+import type { Layout } from "../handle/state.ts";
+import type { Verdict } from "../handle/verdict.ts";
+
+/** Retired entries are exactly those whose group is proven gone (or was never provably ours). */
+export function isRetirable(v: Verdict): boolean {
+  return (v.state === "exited" && !v.ours) || v.state === "stale";
+}
+
+/** The history line for an entry being retired, with the best exit status known. */
+export function endOf(e: Entry, end?: Partial<ExitStatus> & { reason?: string; forced?: boolean }): HistoryEntry | null {
+  const v = e.verdict;
+  const h = v.handle ?? (v.legacyPgid ? { id: e.id ?? e.name, pgid: v.legacyPgid, argv: [], cwd: "", startedAt: 0 } : null);
+  if (!h) return null;
+  return historyEntry(h, {
+    endedAt: v.exit?.endedAt ?? Date.now(),
+    // The wrapper's own record, when there is one, is the truth; otherwise what the caller saw.
+    exitCode: v.exit ? v.exit.exitCode : (end?.exitCode ?? null),
+    signal: v.exit ? v.exit.signal : (end?.signal ?? null),
+    state: v.state === "stale" ? "stale" : "exited",
+    reason: end?.reason ?? (v.reason || "exited"),
+    forced: end?.forced,
+  });
+}
+
+/**
+ * Moves entries to history and removes their handles and exit records. The caller holds the
+ * state lock; each handle is removed only if it is still the very file that was inspected
+ * (same inode, size, mtime), so a handle rewritten meanwhile is never lost.
+ * Returns the entries actually retired.
+ */
+export function retire(l: Layout, items: { entry: Entry; history: HistoryEntry }[]): Entry[] {
+  const still = items.filter(({ entry }) => entry.read.kind !== "missing" && entry.read.kind !== "corrupt" && unchangedSince(entry.path, entry.read.file));
+  appendHistory(l.history, still.map((i) => i.history));
+  for (const { entry } of still) {
+    unlinkSync(entry.path);
+    try {
+      unlinkSync(join(l.exits, entry.name));
+    } catch {}
+  }
+  return still.map((i) => i.entry);
+}
+
+/**
+ * With the state lock held: retires pids/<name> if its agent has ended, and returns null when
+ * the id is free; otherwise returns the verdict that keeps it taken (running, corrupt, ...).
+ */
+export function retireIfEnded(l: Layout, name: string): Verdict | null {
+  const e = inspect(l, name);
+  if (e.read.kind === "missing") return null;
+  if (!isRetirable(e.verdict)) return e.verdict;
+  const history = endOf(e);
+  if (history) retire(l, [{ entry: e, history }]);
+  return null;
+}

@@ -1,0 +1,161 @@
+import { closeSync, existsSync, openSync, renameSync, statSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { CorralError } from "../base/errors.ts";
+import { type Handle, HANDLE_VERSION, serializeHandle, writeFileAtomic } from "../handle/handle.ts";
+import { encodeId } from "../handle/id.ts";
+import { acquireLock } from "../handle/lock.ts";
+import { logPath } from "./logs.ts";
+import { currentIdentity, readStat } from "../handle/probes.ts";
+import { retireIfEnded } from "./retire.ts";
+import { ensureLayout, type Layout } from "../handle/state.ts";
+import { DEFAULT_GRACE_MS } from "./terminate.ts";
+import { graceSeconds, WRAPPER_NAME, WRAPPER_SCRIPT } from "./wrapper.ts";
+
+export interface SpawnRequest {
+  id: string;
+  argv: string[];
+  cwd: string;
+  /** The agent's complete environment. */
+  env: Record<string, string>;
+  mode?: string;
+  /** Grace the wrapper gives leftovers after its agent ends on its own, or after its supervisor died. */
+  graceMs?: number;
+  /**
+   * Attached to a supervising corral (run, up): stdio as given, a parent-death pipe on fd 4, and
+   * leftovers left to the supervisor. Detached (spawn): stdio to the log, nothing tied to corral.
+   */
+  attached?: { stdout: "inherit" | "pipe"; stderr: "inherit" | "pipe"; stdin: "inherit" | "ignore" };
+  /** Rotate the log before starting (false for a restart within one supervisor session). */
+  rotateLog?: boolean;
+  /** Extra fields recorded in the handle (e.g. restarts). */
+  restarts?: number;
+}
+
+/** A started agent: its handle, and for attached agents the wrapper process itself. */
+export interface Started {
+  handle: Handle;
+  proc: ReturnType<typeof Bun.spawn>;
+  /** The supervisor's end of the parent-death pipe (attached only); closing it ends the group. */
+  deathFd: number | null;
+}
+
+/** How long a spawn waits for the previous run's wrapper to finish clearing its group. */
+const CLEANUP_WAIT_MS = 5000;
+
+/** Bun's own control variables: an agent that is itself a Bun program must not inherit corral's. */
+const BUN_CONTROL_VARS = /^(BUN_BE_BUN|BUN_OPTIONS|BUN_INSPECT.*|BUN_CONFIG_.*|BUN_RUNTIME_TRANSPILER_CACHE_PATH)$/;
+
+/** The environment corral gives an agent: the caller's, less Bun's control variables, plus `extra`. */
+export function agentEnv(base: Record<string, string | undefined>, extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && !BUN_CONTROL_VARS.test(k)) env[k] = v;
+  return Object.assign(env, extra);
+}
+
+/** Keeps one previous generation: the old run's log becomes `.log.1`. */
+function rotateLog(l: Layout, name: string): string {
+  const log = logPath(l, name);
+  if (existsSync(log)) renameSync(log, logPath(l, name, true));
+  return log;
+}
+
+/**
+ * Checks that the agent's command can be run before anything starts, so the user gets one clear
+ * line instead of a shell's complaint in a log. E_NOT_FOUND / E_NOT_EXECUTABLE (run maps them to
+ * 127 / 126, as env(1) does).
+ */
+export function resolveCommand(cmd: string, path: string, cwd: string): string {
+  const found = Bun.which(cmd, { PATH: path, cwd });
+  if (found) return found;
+  if (cmd.includes("/") && existsSync(resolve(cwd, cmd))) {
+    throw new CorralError("E_NOT_EXECUTABLE", `cannot execute ${cmd}: not an executable file`, { facts: { cmd } });
+  }
+  throw new CorralError("E_NOT_FOUND", `command not found: ${cmd}`, { facts: { cmd } });
+}
+
+function checkCwd(cwd: string): void {
+  let ok = false;
+  try {
+    ok = statSync(cwd).isDirectory();
+  } catch {}
+  if (!ok) throw new CorralError("E_BAD_CWD", `working directory ${cwd} does not exist or is not a directory`, { facts: { cwd } });
+}
+
+/**
+ * Starts `argv` as an owned agent: a setsid'd wrapper whose process group is the agent's,
+ * a handle written atomically to pids/ *before* the wrapper is told to start the agent, and
+ * stdout+stderr appended to the agent's log. Under the state lock, so two spawns of one id race
+ * to exactly one winner. If the handle cannot be written, the wrapper is killed before it ever
+ * started the agent and the error says why.
+ */
+export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started> {
+  checkCwd(req.cwd);
+  resolveCommand(req.argv[0]!, req.env.PATH ?? "", req.cwd);
+  const name = encodeId(req.id);
+  ensureLayout(l);
+  const lock = await acquireLock(l.lock);
+  try {
+    let existing = retireIfEnded(l, name);
+    // A wrapper whose agent just ended is still clearing leftovers for at most its grace: wait for it.
+    const deadline = performance.now() + CLEANUP_WAIT_MS;
+    while (existing?.state === "exited" && existing.ours && performance.now() < deadline) {
+      await Bun.sleep(5);
+      existing = retireIfEnded(l, name);
+    }
+    if (existing) {
+      throw new CorralError("E_RUNNING", `agent ${JSON.stringify(req.id)} is already ${existing.state}${existing.reason ? ` (${existing.reason})` : ""}`, {
+        hint: existing.state === "corrupt" ? "move the bad handle aside with: corral sweep" : `stop it first with: corral kill ${req.id}`,
+        facts: { id: req.id },
+      });
+    }
+    const startedAt = Date.now();
+    const a = req.attached;
+    const logFd = a ? null : openSync(req.rotateLog === false ? logPath(l, name) : rotateLog(l, name), "a", 0o600);
+    if (a && req.rotateLog !== false) rotateLog(l, name);
+    const exitFile = join(l.exits, name);
+    let proc: ReturnType<typeof Bun.spawn>;
+    try {
+      proc = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, exitFile, graceSeconds(req.graceMs ?? DEFAULT_GRACE_MS), a ? "attached" : "detached", ...req.argv], {
+        cwd: req.cwd,
+        env: req.env,
+        detached: true,
+        stdio: (a ? [a.stdin, a.stdout, a.stderr, "pipe", "pipe"] : ["ignore", logFd!, logFd!, "pipe"]) as unknown as ["ignore", "pipe", "pipe", "pipe"],
+      });
+    } finally {
+      if (logFd !== null) closeSync(logFd);
+    }
+    const go = proc.stdio[3] as unknown as number;
+    const abort = (why: string, cause?: unknown): never => {
+      closeSync(go); // EOF: the wrapper exits without starting the agent
+      throw new CorralError("E_SPAWN", `could not start ${JSON.stringify(req.id)}: ${why}${cause ? `: ${(cause as Error).message}` : ""}`, { facts: { id: req.id } });
+    };
+    const stat = readStat(proc.pid);
+    if (!stat || stat.pgrp !== proc.pid) return abort("the wrapper did not start in its own process group");
+    const me = currentIdentity();
+    const handle: Handle = {
+      v: HANDLE_VERSION,
+      id: req.id,
+      pgid: proc.pid,
+      leaderStart: stat.startTicks,
+      bootId: me.bootId,
+      host: me.host,
+      uid: me.uid,
+      argv: req.argv,
+      cwd: req.cwd,
+      startedAt,
+      mode: req.mode ?? "spawn",
+      ...(req.restarts ? { restarts: req.restarts } : {}),
+    };
+    try {
+      writeFileAtomic(l.pids, name, serializeHandle(handle));
+    } catch (e) {
+      abort("cannot write its handle", e);
+    }
+    writeSync(go, "go\n");
+    closeSync(go);
+    if (!a) proc.unref();
+    return { handle, proc, deathFd: a ? (proc.stdio[4] as unknown as number) : null };
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,84 @@
+import { lstatSync, mkdirSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import type { HistoryEntry } from "./history.ts";
+import { type Entry, inspect, isTempName, listExitNames, listNames, probesFor } from "../handle/inspect.ts";
+import { acquireLock } from "../handle/lock.ts";
+import { endOf, isRetirable, retire } from "./retire.ts";
+import type { Layout } from "../handle/state.ts";
+
+/** A temp file older than this is an interrupted write, not one in progress. */
+export const TEMP_FILE_MAX_AGE_MS = 60_000;
+/** Handles are retired in batches: one history write per batch. */
+const BATCH = 512;
+
+export interface SweepReport {
+  /** Handles whose group is gone, moved (or, dry run, to be moved) to history. */
+  retired: { id: string; state: string; reason: string }[];
+  /** Odd entries: reported always, moved to quarantine/ only by `corral sweep`. */
+  corrupt: { name: string; id: string | null; reason: string; quarantinedTo?: string }[];
+  /** Handles left alone: running, foreign, unverified. */
+  kept: Entry[];
+}
+
+/**
+ * The startup sweep: every handle whose group is proven gone moves to history, stale ones
+ * (pid reused, other boot) too — neither is ever signaled. Handles from other hosts or users are
+ * left alone. Corrupt entries (bad names, garbage, symlinks, directories, FIFOs, oversized files,
+ * interrupted temp files) are reported; with `quarantine` they are moved to quarantine/, never
+ * deleted. Nothing here signals anything.
+ */
+export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: boolean; now?: number } = {}): Promise<SweepReport> {
+  const now = opts.now ?? Date.now();
+  const report: SweepReport = { retired: [], corrupt: [], kept: [] };
+  const toRetire: { entry: Entry; history: HistoryEntry }[] = [];
+  const names = listNames(l);
+  const exitNames = listExitNames(l);
+  for (const name of names) {
+    if (isTempName(name)) {
+      let age = 0;
+      try {
+        age = now - lstatSync(join(l.pids, name)).mtimeMs;
+      } catch {}
+      if (age > TEMP_FILE_MAX_AGE_MS) report.corrupt.push({ name, id: null, reason: "interrupted write (temp file)" });
+      continue;
+    }
+    const e = inspect(l, name, probesFor(l, name, exitNames));
+    if (e.read.kind === "missing") continue;
+    if (e.verdict.state === "corrupt") {
+      report.corrupt.push({ name, id: e.id, reason: e.verdict.reason });
+    } else if (isRetirable(e.verdict)) {
+      const history = endOf(e);
+      if (history) toRetire.push({ entry: e, history });
+    } else {
+      report.kept.push(e);
+    }
+  }
+  if (opts.dryRun) {
+    report.retired = toRetire.map(({ entry }) => ({ id: entry.id!, state: entry.verdict.state, reason: entry.verdict.reason }));
+    return report;
+  }
+  const quarantine = opts.quarantine && report.corrupt.length > 0;
+  if (toRetire.length === 0 && !quarantine) return report;
+  const lock = await acquireLock(l.lock);
+  try {
+    for (let i = 0; i < toRetire.length; i += BATCH) {
+      for (const e of retire(l, toRetire.slice(i, i + BATCH))) {
+        report.retired.push({ id: e.id!, state: e.verdict.state, reason: e.verdict.reason });
+      }
+    }
+    if (quarantine) {
+      mkdirSync(l.quarantine, { recursive: true, mode: 0o700 });
+      const stamp = new Date(now).toISOString().replace(/[:.]/g, "-");
+      for (const c of report.corrupt) {
+        const to = join(l.quarantine, `${c.name}.${stamp}`);
+        try {
+          renameSync(join(l.pids, c.name), to);
+          c.quarantinedTo = to;
+        } catch {}
+      }
+    }
+  } finally {
+    lock.release();
+  }
+  return report;
+}

@@ -1,0 +1,58 @@
+import { CorralError, UnknownAgentError } from "../base/errors.ts";
+import type { ExitStatus } from "../base/exit-status.ts";
+import { readHistory } from "./history.ts";
+import { inspect } from "../handle/inspect.ts";
+import { acquireLock } from "../handle/lock.ts";
+import { endOf, isRetirable, retire } from "./retire.ts";
+import type { Layout } from "../handle/state.ts";
+
+/** Polling starts at 2 ms and backs off to this, so short agents are seen ending promptly. */
+const MAX_POLL_MS = 25;
+/** A run that ended without an exit record was killed; its killer records it within this. */
+const KILLER_RECORD_MS = 3000;
+
+function lastRun(l: Layout, id: string): ExitStatus | null {
+  const h = readHistory(l.history).filter((e) => e.id === id).at(-1);
+  return h ? { exitCode: h.exitCode, signal: h.signal } : null;
+}
+
+/**
+ * Waits until agent `id` ends and returns how it ended (from its exit record, or from history
+ * when it was killed or already retired), or "timeout". Polls with a deadline on the monotonic
+ * clock. An agent that ended while nobody was watching is retired to history on the way.
+ */
+export async function waitForEnd(l: Layout, id: string, name: string, opts: { timeoutMs: number; now?: () => number }): Promise<ExitStatus | "timeout"> {
+  const now = opts.now ?? (() => performance.now());
+  const deadline = now() + opts.timeoutMs;
+  let endedAt: number | null = null;
+  let wait = 2;
+  for (;;) {
+    const e = inspect(l, name);
+    const v = e.verdict;
+    if (e.read.kind === "missing") {
+      const past = lastRun(l, id);
+      if (past) return past;
+      throw new UnknownAgentError(id);
+    }
+    if (v.exit) return v.exit;
+    if (v.state === "corrupt" || v.state === "foreign") {
+      throw new CorralError("E_REFUSED", `cannot wait for ${JSON.stringify(id)}: its handle is ${v.state} (${v.reason})`, { facts: { id } });
+    }
+    if (isRetirable(v)) {
+      // Ended without an exit record: killed. Give the killer a moment to record how, then record it ourselves.
+      endedAt ??= now();
+      if (now() - endedAt > KILLER_RECORD_MS) {
+        const lock = await acquireLock(l.lock);
+        try {
+          const history = endOf(e);
+          if (history) retire(l, [{ entry: e, history }]);
+        } finally {
+          lock.release();
+        }
+      }
+    }
+    if (now() >= deadline) return "timeout";
+    await Bun.sleep(Math.min(wait, Math.max(0, deadline - now())));
+    wait = Math.min(wait * 2, MAX_POLL_MS);
+  }
+}

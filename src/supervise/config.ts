@@ -1,0 +1,208 @@
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { MAX_DURATION_MS, parseDuration } from "../base/duration.ts";
+import { CorralError } from "../base/errors.ts";
+import { validateId } from "../handle/id.ts";
+import { DEFAULT_BACKOFF, type RestartPolicy, type RestartWhen } from "./restart.ts";
+import { DEFAULT_GRACE_MS } from "../lifecycle/terminate.ts";
+
+/** One agent of a corral.toml or Procfile, fully resolved. */
+export interface AgentSpec {
+  name: string;
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  policy: RestartPolicy;
+  graceMs: number;
+}
+
+const AGENT_KEYS = ["cmd", "cwd", "env", "restart", "max_restarts", "backoff", "grace"] as const;
+const DEFAULT_KEYS = AGENT_KEYS.filter((k) => k !== "cmd");
+const RESTART_VALUES: RestartWhen[] = ["no", "on-failure", "always"];
+const DEFAULT_MAX_RESTARTS = 5;
+
+/** A configuration error, naming the file and, where it can be found, the line. Exit 2. */
+export class ConfigError extends CorralError {
+  constructor(file: string, where: string, message: string, line?: number) {
+    super("E_CONFIG", `${basename(file)}${line ? `:${line}` : ""}: ${where ? `${where}: ` : ""}${message}`, { exitCode: 2, facts: { file, line } });
+    this.name = "ConfigError";
+  }
+}
+
+/** The config file `up` reads: `-f FILE`, else corral.toml, else Procfile, in `cwd`. */
+export function findConfig(cwd: string, file?: string): string {
+  if (file) {
+    const p = resolve(cwd, file);
+    if (!existsSync(p)) throw new CorralError("E_CONFIG", `no such file: ${file}`, { exitCode: 2 });
+    return p;
+  }
+  for (const name of ["corral.toml", "Procfile"]) {
+    const p = resolve(cwd, name);
+    if (existsSync(p)) return p;
+  }
+  throw new CorralError("E_CONFIG", `no corral.toml or Procfile in ${cwd}`, { exitCode: 2, hint: "give one with: corral up -f FILE" });
+}
+
+export function loadConfig(path: string): AgentSpec[] {
+  const text = readFileSync(path, "utf8");
+  return basename(path) === "Procfile" || !path.endsWith(".toml") ? parseProcfile(text, path) : parseToml(text, path);
+}
+
+/** Line (1-based) of the n-th line matching `re`, if any. */
+function lineOf(text: string, re: RegExp, nth = 1): number | undefined {
+  let seen = 0;
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) if (re.test(lines[i]!) && ++seen === nth) return i + 1;
+  return undefined;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** Line of `key = ` inside table `[table]` (first match after its header). */
+function keyLine(text: string, table: string, key: string): number | undefined {
+  const lines = text.split("\n");
+  const header = new RegExp(`^\\s*\\[\\s*${table.split(".").map(escapeRe).join("\\s*\\.\\s*")}\\s*\\]`);
+  let inTable = false;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (/^\s*\[/.test(l)) inTable = header.test(l);
+    else if (inTable && new RegExp(`^\\s*"?${escapeRe(key)}"?\\s*=`).test(l)) return i + 1;
+  }
+  return lineOf(text, header);
+}
+
+/** Parses corral.toml with Bun's TOML parser, then checks every key and type. */
+export function parseToml(text: string, path: string): AgentSpec[] {
+  let doc: Record<string, unknown>;
+  try {
+    doc = Bun.TOML.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    const msg = (e as Error).message.replace(/^TOML Parse error: /, "");
+    const dup = /Cannot redefine (?:table|key) '([^']+)'/.exec(msg);
+    const line = dup ? (lineOf(text, new RegExp(`^\\s*\\[[^\\]]*\\b${escapeRe(dup[1]!)}\\s*\\]`), 2) ?? lineOf(text, new RegExp(`^\\s*"?${escapeRe(dup[1]!)}"?\\s*=`), 2)) : undefined;
+    throw new ConfigError(path, "", dup ? `duplicate name ${JSON.stringify(dup[1])}` : `invalid TOML: ${msg}`, line);
+  }
+  for (const k of Object.keys(doc)) {
+    if (k !== "agents" && k !== "defaults") throw new ConfigError(path, k, "unknown table (expected [defaults] and [agents.NAME])", lineOf(text, new RegExp(`^\\s*\\[?\\s*${escapeRe(k)}\\b`)));
+  }
+  const table = (v: unknown, where: string) => {
+    if (v === undefined) return {};
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError(path, where, "expected a table");
+    return v as Record<string, unknown>;
+  };
+  const defaults = table(doc.defaults, "defaults");
+  const agents = table(doc.agents, "agents");
+  const base = dirname(path);
+  checkKeys(defaults, DEFAULT_KEYS, "defaults", path, text);
+  const names = Object.keys(agents);
+  if (names.length === 0) throw new ConfigError(path, "", "no agents defined (add an [agents.NAME] table with a cmd)");
+  return names.map((name) => {
+    const where = `agents.${name}`;
+    const a = table(agents[name], where);
+    checkKeys(a, AGENT_KEYS, where, path, text);
+    try {
+      validateId(name);
+    } catch (e) {
+      throw new ConfigError(path, where, `invalid agent name: ${(e as Error).message}`, keyLine(text, where, "cmd"));
+    }
+    /** Reads `key` with `read`, reporting a failure at the table and line it came from. */
+    const at = <T>(tableName: string, t: Record<string, unknown>, key: string, read: (v: unknown) => T): T => {
+      try {
+        return read(t[key]);
+      } catch (e) {
+        throw new ConfigError(path, `${tableName}.${key}`, (e as Error).message, keyLine(text, tableName, key));
+      }
+    };
+    /** The agent's own value, else the [defaults] one, else `fallback`. */
+    const get = <T>(key: string, read: (v: unknown) => T, fallback: T): T =>
+      a[key] !== undefined ? at(where, a, key, read) : defaults[key] !== undefined ? at("defaults", defaults, key, read) : fallback;
+    if (a.cmd === undefined) throw new ConfigError(path, where, "missing cmd", lineOf(text, new RegExp(`^\\s*\\[\\s*agents\\s*\\.\\s*"?${escapeRe(name)}"?\\s*\\]`)));
+    const argv = get("cmd", readCmd, [] as string[]);
+    const cwd = get("cwd", (v) => resolve(base, str(v)), base);
+    // env merges: the agent's variables over the defaults'.
+    const env = {
+      ...(defaults.env !== undefined ? at("defaults", defaults, "env", readEnv) : {}),
+      ...(a.env !== undefined ? at(where, a, "env", readEnv) : {}),
+    };
+    const policy: RestartPolicy = {
+      restart: get("restart", (v) => {
+        if (!RESTART_VALUES.includes(v as RestartWhen)) throw new Error(`expected one of ${RESTART_VALUES.join(", ")}, got ${JSON.stringify(v)}`);
+        return v as RestartWhen;
+      }, "no"),
+      maxRestarts: get("max_restarts", (v) => {
+        if (!Number.isSafeInteger(v) || (v as number) < 0) throw new Error(`expected a whole number >= 0, got ${JSON.stringify(v)}`);
+        return v as number;
+      }, DEFAULT_MAX_RESTARTS),
+      backoff: get("backoff", readBackoff, DEFAULT_BACKOFF),
+    };
+    const graceMs = get("grace", (v) => parseDuration(str(v), "grace"), DEFAULT_GRACE_MS);
+    return { name, argv, cwd, env, policy, graceMs };
+  });
+}
+
+function checkKeys(t: Record<string, unknown>, allowed: readonly string[], where: string, path: string, text: string): void {
+  for (const k of Object.keys(t)) {
+    if (!allowed.includes(k)) throw new ConfigError(path, `${where}.${k}`, `unknown key (expected one of: ${allowed.join(", ")})`, keyLine(text, where, k));
+  }
+}
+
+function str(v: unknown): string {
+  if (typeof v !== "string") throw new Error(`expected a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** A string runs through `sh -c`; an array is argv as it is. */
+function readCmd(v: unknown): string[] {
+  if (typeof v === "string") {
+    if (!v.trim()) throw new Error("is empty");
+    return ["sh", "-c", v];
+  }
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return v as string[];
+  throw new Error("expected a string (run by sh -c) or a non-empty array of strings (argv)");
+}
+
+function readEnv(v: unknown): Record<string, string> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("expected a table of NAME = \"value\"");
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== "string" && typeof x !== "number" && typeof x !== "boolean") throw new Error(`${k}: expected a string`);
+    out[k] = String(x);
+  }
+  return out;
+}
+
+/** `backoff = "1s"` (the first delay) or `backoff = { initial = "1s", max = "30s" }`. */
+function readBackoff(v: unknown): RestartPolicy["backoff"] {
+  if (typeof v === "string") return { initialMs: parseDuration(v, "backoff"), maxMs: Math.max(parseDuration(v, "backoff"), DEFAULT_BACKOFF.maxMs) };
+  if (typeof v === "object" && v !== null && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (k !== "initial" && k !== "max") throw new Error(`unknown key ${k} (expected initial, max)`);
+    const initialMs = o.initial === undefined ? DEFAULT_BACKOFF.initialMs : parseDuration(str(o.initial), "backoff.initial");
+    const maxMs = o.max === undefined ? Math.max(initialMs, DEFAULT_BACKOFF.maxMs) : parseDuration(str(o.max), "backoff.max");
+    if (maxMs < initialMs) throw new Error("max is shorter than initial");
+    return { initialMs, maxMs: Math.min(maxMs, MAX_DURATION_MS) };
+  }
+  throw new Error('expected a duration ("1s") or { initial = "1s", max = "30s" }');
+}
+
+/**
+ * Parses a Procfile: `name: command` lines (the foreman/overmind convention), `#` comments and
+ * blank lines ignored. Commands run through `sh -c`; restart policy "no".
+ */
+export function parseProcfile(text: string, path: string): AgentSpec[] {
+  const seen = new Map<string, number>();
+  const out: AgentSpec[] = [];
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.replace(/\r$/, "");
+    if (/^\s*(#|$)/.test(line)) return;
+    const m = /^([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*:\s*(.*)$/.exec(line);
+    if (!m) throw new ConfigError(path, "", "expected 'name: command'", i + 1);
+    const [, name, cmd] = m as unknown as [string, string, string];
+    if (!cmd.trim()) throw new ConfigError(path, name, "empty command", i + 1);
+    if (seen.has(name)) throw new ConfigError(path, name, `duplicate name (first on line ${seen.get(name)})`, i + 1);
+    seen.set(name, i + 1);
+    out.push({ name, argv: ["sh", "-c", cmd], cwd: dirname(path), env: {}, policy: { restart: "no", maxRestarts: DEFAULT_MAX_RESTARTS, backoff: DEFAULT_BACKOFF }, graceMs: DEFAULT_GRACE_MS });
+  });
+  if (out.length === 0) throw new ConfigError(path, "", "no processes defined");
+  return out;
+}

@@ -1,0 +1,79 @@
+import { readFileSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../handle/handle.ts";
+import { currentIdentity, readStat } from "../handle/probes.ts";
+import type { Layout } from "../handle/state.ts";
+
+/** What `up` says about each of its agents, for `ps` and `status` in other shells. */
+export interface SupervisedAgent {
+  state: "running" | "backoff" | "failed" | "exited";
+  restarts: number;
+  argv: string[];
+  cwd: string;
+  /** When a backing-off agent starts again, ms since the epoch. */
+  nextStartAt?: number;
+  exitCode?: number | null;
+  signal?: string | null;
+}
+
+/**
+ * `corral up`'s own verified handle, at <state>/supervisor: its pid with the same identity
+ * fields as an agent handle (start time, boot id, host, uid), so `down` signals it only after
+ * proving it is still that process. Rewritten atomically on every agent state change.
+ */
+export interface SupervisorRecord {
+  v: 1;
+  pid: number;
+  start: number;
+  bootId: string;
+  host: string;
+  uid: number;
+  startedAt: number;
+  config: string;
+  agents: Record<string, SupervisedAgent>;
+}
+
+const NAME = "supervisor";
+export const supervisorPath = (l: Layout) => join(l.root, NAME);
+
+export function newSupervisorRecord(config: string): SupervisorRecord {
+  const me = currentIdentity();
+  return { v: 1, pid: process.pid, start: readStat(process.pid)!.startTicks, bootId: me.bootId, host: me.host, uid: me.uid, startedAt: Date.now(), config, agents: {} };
+}
+
+export function writeSupervisor(l: Layout, r: SupervisorRecord): void {
+  writeFileAtomic(l.root, NAME, `${JSON.stringify(r)}\n`);
+}
+
+export function removeSupervisor(l: Layout, r: SupervisorRecord): void {
+  const current = readSupervisorFile(l);
+  if (current && current.pid === r.pid && current.start === r.start) {
+    try {
+      unlinkSync(supervisorPath(l));
+    } catch {}
+  }
+}
+
+function readSupervisorFile(l: Layout): SupervisorRecord | null {
+  try {
+    const r = JSON.parse(readFileSync(supervisorPath(l), "utf8"));
+    if (r?.v !== 1 || !Number.isSafeInteger(r.pid) || r.pid <= 1 || !Number.isSafeInteger(r.start) || typeof r.agents !== "object") return null;
+    return r as SupervisorRecord;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The supervisor record and whether its process is provably alive (same boot, host, uid; the
+ * pid still has the recorded start time and is not a zombie). A record whose process is gone
+ * is returned with alive=false, never trusted for signals.
+ */
+export function readSupervisor(l: Layout): { record: SupervisorRecord; alive: boolean } | null {
+  const r = readSupervisorFile(l);
+  if (!r) return null;
+  const me = currentIdentity();
+  const st = readStat(r.pid);
+  const alive = r.bootId === me.bootId && r.host === me.host && r.uid === me.uid && !!st && st.startTicks === r.start && st.state !== "Z";
+  return { record: r, alive };
+}

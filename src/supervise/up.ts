@@ -1,0 +1,206 @@
+import { closeSync, openSync, writeSync } from "node:fs";
+import { Attached, type StopSignal } from "./attached.ts";
+import type { AgentSpec } from "./config.ts";
+import { CorralError } from "../base/errors.ts";
+import { describeExit, type ExitStatus } from "../base/exit-status.ts";
+import { encodeId } from "../handle/id.ts";
+import { inspect } from "../handle/inspect.ts";
+import { acquireLock } from "../handle/lock.ts";
+import { logPath } from "../lifecycle/logs.ts";
+import { LineSplitter } from "./prefix.ts";
+import { readStat } from "../handle/probes.ts";
+import { decideRestart } from "./restart.ts";
+import { agentEnv, spawnAgent } from "../lifecycle/spawner.ts";
+import { ensureLayout, type Layout } from "../handle/state.ts";
+import { newSupervisorRecord, readSupervisor, removeSupervisor, type SupervisedAgent, writeSupervisor } from "./supervisor.ts";
+import { sweep } from "../lifecycle/sweep.ts";
+import { isLive } from "../handle/verdict.ts";
+
+export interface UpResult {
+  /** The signal that stopped everything, if one did. */
+  stoppedBy: StopSignal | null;
+  /** Every agent that ran ended with exit 0 (and none gave up). */
+  allSucceeded: boolean;
+}
+
+export interface UpIO {
+  /** One line of an agent's output, or a corral event about it. */
+  print(name: string, text: string): void;
+}
+
+/** After an agent ends, how long to wait for the rest of its output to arrive. */
+const OUTPUT_DRAIN_MS = 100;
+
+/** Waits for `p` but at most `ms`, leaving no timer behind to keep the process alive. */
+async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise((done) => (timer = setTimeout(done, ms)))]);
+  clearTimeout(timer);
+}
+
+/** Forwards an agent's stdout/stderr line by line to the terminal and, unprefixed, to its log. */
+async function pump(stream: ReadableStream<Uint8Array>, name: string, logFd: number, io: UpIO): Promise<void> {
+  const split = new LineSplitter();
+  const emit = (lines: string[]) => {
+    for (const l of lines) {
+      io.print(name, l);
+      try {
+        writeSync(logFd, `${l}\n`);
+      } catch {}
+    }
+  };
+  for await (const chunk of stream) emit(split.push(chunk));
+  emit(split.end());
+}
+
+/**
+ * `corral up`: starts every agent as an attached owned handle (the parent-death pipe ends them
+ * all if this process is SIGKILLed), shows their output with prefixes, restarts them by policy,
+ * and on SIGINT/SIGTERM/SIGHUP (or `corral down`) stops them all in parallel: TERM, grace, KILL;
+ * a second SIGINT skips the grace. Keeps <state>/supervisor current for `ps` and `down`.
+ */
+export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: string, io: UpIO): Promise<UpResult> {
+  ensureLayout(l);
+  await sweep(l);
+  const record = newSupervisorRecord(configPath);
+  const lock = await acquireLock(l.lock);
+  try {
+    const other = readSupervisor(l);
+    if (other?.alive) {
+      throw new CorralError("E_RUNNING", `corral up is already running here (pid ${other.record.pid})`, { hint: "stop it first with: corral down" });
+    }
+    writeSupervisor(l, record);
+  } finally {
+    lock.release();
+  }
+  const event = (name: string, text: string) => io.print(name, `[corral] ${text}`);
+  const save = () => writeSupervisor(l, record);
+  const setState = (spec: AgentSpec, s: Partial<SupervisedAgent>) => {
+    record.agents[spec.name] = { ...(record.agents[spec.name] ?? { state: "running", restarts: 0, argv: spec.argv, cwd: spec.cwd }), ...s };
+    save();
+  };
+
+  let stoppedBy: StopSignal | null = null;
+  const running = new Map<string, Attached>();
+  const wakers = new Set<() => void>();
+  const stopAll = (sig: StopSignal) => {
+    if (stoppedBy && sig !== "SIGINT") return;
+    const first = !stoppedBy;
+    stoppedBy ??= sig;
+    for (const a of running.values()) (first ? a.stop("SIGTERM") : a.stop("SIGINT"));
+    for (const wake of wakers) wake();
+  };
+  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => {
+    const h = () => stopAll(sig);
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+
+  /** Sleeps `ms` unless a stop comes first. */
+  const backoff = (ms: number) =>
+    new Promise<void>((done) => {
+      const wake = () => {
+        clearTimeout(timer);
+        wakers.delete(wake);
+        done();
+      };
+      const timer = setTimeout(wake, ms);
+      wakers.add(wake);
+    });
+
+  async function lifecycle(spec: AgentSpec): Promise<ExitStatus | "failed" | "skipped"> {
+    const existing = inspect(l, encodeId(spec.name)).verdict;
+    if (isLive(existing)) {
+      event(spec.name, `already running (pgid ${existing.handle?.pgid ?? existing.legacyPgid}); not started twice`);
+      return "skipped";
+    }
+    let attempt = 0;
+    let restarts = 0;
+    let last: ExitStatus = { exitCode: null, signal: null };
+    for (;;) {
+      if (stoppedBy) return last;
+      const startedAt = performance.now();
+      let agent: Attached;
+      let logFd: number;
+      try {
+        const started = await spawnAgent(l, {
+          id: spec.name, argv: spec.argv, cwd: spec.cwd, graceMs: spec.graceMs, mode: "up", restarts,
+          env: agentEnv(process.env, { ...spec.env, CORRAL_AGENT_ID: spec.name, CORRAL_RESTARTS: String(restarts) }),
+          attached: { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+          rotateLog: restarts === 0,
+        });
+        logFd = openSync(logPath(l, encodeId(spec.name)), "a", 0o600);
+        agent = new Attached(l, started, spec.graceMs);
+        running.set(spec.name, agent);
+        if (stoppedBy) agent.stop("SIGTERM");
+        setState(spec, { state: "running", restarts, nextStartAt: undefined });
+        event(spec.name, `started (pgid ${agent.pgid})${restarts ? `, restart ${restarts}` : ""}`);
+        const proc = started.proc;
+        const output = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>, spec.name, logFd, io), pump(proc.stderr as ReadableStream<Uint8Array>, spec.name, logFd, io)]);
+        const end = await agent.done;
+        running.delete(spec.name);
+        await settleWithin(output, OUTPUT_DRAIN_MS);
+        closeSync(logFd);
+        last = end.status;
+        if (end.leaked) event(spec.name, `left processes running in its group; ended them (${end.leftovers?.forced ? "SIGKILL after the grace" : "SIGTERM"})`);
+        if (end.stuck) event(spec.name, `processes in group ${agent.pgid} did not die after SIGKILL; its handle is kept`);
+      } catch (e) {
+        event(spec.name, `could not start: ${(e as Error).message}`);
+        setState(spec, { state: "failed", restarts });
+        return "failed";
+      }
+      const decision = decideRestart({ policy: spec.policy, status: last, ranForMs: performance.now() - startedAt, attempt, stopping: stoppedBy !== null });
+      const how = describeExit(last);
+      if (decision.action === "done") {
+        event(spec.name, stoppedBy ? `stopped (${how})` : `exited (${how})`);
+        setState(spec, { state: "exited", restarts, exitCode: last.exitCode, signal: last.signal });
+        return last;
+      }
+      if (decision.action === "give-up") {
+        event(spec.name, `exited (${how}); gave up after ${restarts} restart${restarts === 1 ? "" : "s"}`);
+        setState(spec, { state: "failed", restarts, exitCode: last.exitCode, signal: last.signal });
+        return "failed";
+      }
+      attempt = decision.attempt;
+      restarts++;
+      event(spec.name, `exited (${how}); restarting in ${decision.delayMs}ms (${attempt}/${spec.policy.maxRestarts})`);
+      setState(spec, { state: "backoff", restarts, nextStartAt: Date.now() + decision.delayMs, exitCode: last.exitCode, signal: last.signal });
+      await backoff(decision.delayMs);
+    }
+  }
+
+  try {
+    const results = await Promise.all(specs.map(lifecycle));
+    const ran = results.filter((r) => r !== "skipped");
+    if (ran.length === 0 && !stoppedBy) throw new CorralError("E_NOTHING", "no agent was started (all are already running)");
+    const allSucceeded = ran.every((r) => r !== "failed" && r.exitCode === 0);
+    return { stoppedBy, allSucceeded };
+  } finally {
+    for (const [sig, h] of handlers) process.off(sig, h);
+    removeSupervisor(l, record);
+  }
+}
+
+/**
+ * `corral down`: SIGTERM to the running `up` through its verified handle (re-checked right
+ * before the signal), then waits until it has stopped its agents and exited.
+ */
+export async function stopSupervisor(l: Layout, timeoutMs: number): Promise<{ result: "none" | "stopped" | "timeout"; pid?: number }> {
+  const s = readSupervisor(l);
+  if (!s?.alive) return { result: "none" };
+  const { pid, start } = s.record;
+  const isIt = () => {
+    const st = readStat(pid);
+    return !!st && st.startTicks === start && st.state !== "Z";
+  };
+  if (!isIt() || pid === process.pid) return { result: "none" };
+  process.kill(pid, "SIGTERM");
+  const deadline = performance.now() + timeoutMs;
+  let wait = 2;
+  while (isIt()) {
+    if (performance.now() > deadline) return { result: "timeout", pid };
+    await Bun.sleep(wait);
+    wait = Math.min(wait * 2, 25);
+  }
+  return { result: "stopped", pid };
+}

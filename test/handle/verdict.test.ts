@@ -1,0 +1,71 @@
+import { describe, expect, test } from "bun:test";
+import type { ExitRecord } from "../../src/handle/exit-record.ts";
+import type { HandleRead } from "../../src/handle/handle.ts";
+import type { GroupProbe, ProcStat } from "../../src/handle/probes.ts";
+import { classify, type VerdictProbes } from "../../src/handle/verdict.ts";
+import { sampleHandle } from "../helpers.ts";
+
+const me = { bootId: "boot", host: "host", uid: 0 };
+const file = { ino: 1, size: 10, mtimeMs: 1, uid: 0 };
+
+function probes(o: { stat?: ProcStat | null; group?: GroupProbe; exit?: ExitRecord | null } = {}): VerdictProbes {
+  return {
+    identity: me,
+    readStat: () => (o.stat === undefined ? { state: "S", pgrp: 4242, startTicks: 1000 } : o.stat),
+    probeGroup: () => o.group ?? "alive",
+    readExit: () => o.exit ?? null,
+  };
+}
+const read = (over = {}, f = file): HandleRead => ({ kind: "handle", handle: sampleHandle(over), file: f, text: "" });
+const exitRec: ExitRecord = { pgid: 4242, endedAt: 5, exitCode: 3, signal: null };
+
+describe("verdicts: is this handle ours, and in what state?", () => {
+  test("the recorded leader, alive with its start time: running and ours", () => {
+    expect(classify(read(), probes())).toMatchObject({ state: "running", ours: true });
+  });
+
+  test("same pid, other start time: the pid was reused; stale, never ours", () => {
+    expect(classify(read(), probes({ stat: { state: "S", pgrp: 4242, startTicks: 999 } }))).toMatchObject({ state: "stale", reason: "pid reused", ours: false });
+    expect(classify(read(), probes({ stat: { state: "S", pgrp: 77, startTicks: 1000 } }))).toMatchObject({ state: "stale", ours: false });
+  });
+
+  test("a zombie leader counts as exited, even though kill(-pgid, 0) succeeds", () => {
+    expect(classify(read(), probes({ stat: { state: "Z", pgrp: 4242, startTicks: 1000 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
+  });
+
+  test("leader gone but members hold the number: still running and ours", () => {
+    expect(classify(read(), probes({ stat: null, group: "alive" }))).toMatchObject({ state: "running", ours: true });
+  });
+
+  test("leader and group gone: exited, with the wrapper's exit record when there is one", () => {
+    expect(classify(read(), probes({ stat: null, group: "gone" }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(read(), probes({ stat: null, group: "gone", exit: exitRec }))).toMatchObject({ state: "exited", exit: exitRec });
+  });
+
+  test("the wrapper still clearing leftovers after its agent ended: exited, but ours until it is gone", () => {
+    expect(classify(read(), probes({ exit: exitRec }))).toMatchObject({ state: "exited", ours: true });
+  });
+
+  test("EPERM holds the number for someone else: foreign", () => {
+    expect(classify(read(), probes({ stat: null, group: "eperm" }))).toMatchObject({ state: "foreign", ours: false });
+  });
+
+  test("other boot: stale; other host or user: foreign; a file owned by someone else: foreign", () => {
+    expect(classify(read({ bootId: "old" }), probes())).toMatchObject({ state: "stale", reason: "other boot", ours: false });
+    expect(classify(read({ host: "elsewhere" }), probes())).toMatchObject({ state: "foreign", ours: false });
+    expect(classify(read({ uid: 1000 }), probes())).toMatchObject({ state: "foreign", ours: false });
+    expect(classify(read({}, { ...file, uid: 1000 }), probes())).toMatchObject({ state: "foreign", ours: false });
+  });
+
+  test("legacy handles are unverified while their group lives, exited after; never ours", () => {
+    const legacy: HandleRead = { kind: "legacy", pgid: 4242, file, text: "4242" };
+    expect(classify(legacy, probes({ group: "alive" }))).toMatchObject({ state: "unverified", ours: false });
+    expect(classify(legacy, probes({ stat: null, group: "alive" }))).toMatchObject({ state: "unverified", ours: false });
+    expect(classify(legacy, probes({ stat: null, group: "gone" }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(legacy, probes({ stat: { state: "Z", pgrp: 4242, startTicks: 1 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
+  });
+
+  test("corrupt stays corrupt", () => {
+    expect(classify({ kind: "corrupt", reason: "is a FIFO" }, probes())).toMatchObject({ state: "corrupt", reason: "is a FIFO", ours: false });
+  });
+});

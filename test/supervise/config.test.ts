@@ -1,0 +1,81 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig, parseProcfile, parseToml } from "../../src/supervise/config.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "corral-config-"));
+const toml = (text: string) => parseToml(text, join(dir, "corral.toml"));
+const err = (text: string) => {
+  try {
+    toml(text);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return "no error";
+};
+
+describe("corral.toml", () => {
+  test("agents with strings (sh -c) and arrays (argv), defaults, and overrides", () => {
+    const agents = toml(`
+[defaults]
+restart = "on-failure"
+max_restarts = 2
+grace = "1s"
+env = { A = "1", B = "2" }
+
+[agents.web]
+cmd = "python3 -m http.server 8080"
+cwd = "site"
+
+[agents.worker]
+cmd = ["node", "worker.js", "--queue", "a b"]
+restart = "always"
+backoff = { initial = "100ms", max = "2s" }
+env = { B = "override" }
+`);
+    expect(agents.map((a) => a.name)).toEqual(["web", "worker"]);
+    expect(agents[0]).toMatchObject({ argv: ["sh", "-c", "python3 -m http.server 8080"], cwd: join(dir, "site"), graceMs: 1000, env: { A: "1", B: "2" } });
+    expect(agents[0]!.policy).toEqual({ restart: "on-failure", maxRestarts: 2, backoff: { initialMs: 500, maxMs: 30000 } });
+    expect(agents[1]).toMatchObject({ argv: ["node", "worker.js", "--queue", "a b"], cwd: dir, env: { A: "1", B: "override" } });
+    expect(agents[1]!.policy).toEqual({ restart: "always", maxRestarts: 2, backoff: { initialMs: 100, maxMs: 2000 } });
+  });
+
+  test("errors name the file, the key and the line", () => {
+    expect(err(`[agents.a]\ncmd = "x"\nrestrt = "always"\n`)).toBe('corral.toml:3: agents.a.restrt: unknown key (expected one of: cmd, cwd, env, restart, max_restarts, backoff, grace)');
+    expect(err(`[agents.a]\ncmd = "x"\nrestart = "sometimes"\n`)).toBe('corral.toml:3: agents.a.restart: expected one of no, on-failure, always, got "sometimes"');
+    expect(err(`[agents.a]\ncmd = "x"\nmax_restarts = "3"\n`)).toBe('corral.toml:3: agents.a.max_restarts: expected a whole number >= 0, got "3"');
+    expect(err(`[agents.a]\ncmd = 5\n`)).toBe("corral.toml:2: agents.a.cmd: expected a string (run by sh -c) or a non-empty array of strings (argv)");
+    expect(err(`[agents.a]\ncmd = "x"\ngrace = "soon"\n`)).toContain("corral.toml:3: agents.a.grace:");
+    expect(err(`[defaults]\ngrace = "x"\n[agents.a]\ncmd = "x"\n`)).toContain("corral.toml:2: defaults.grace:");
+    expect(err(`[agents.a]\nrestart = "no"\n`)).toBe("corral.toml:1: agents.a: missing cmd");
+    expect(err(`[agents.a]\ncmd = "x"\n\n[agents.a]\ncmd = "y"\n`)).toBe('corral.toml:4: duplicate name "a"');
+    expect(err(`[agent.a]\ncmd = "x"\n`)).toContain("corral.toml:1: agent: unknown table");
+    expect(err(`[agents.a]\ncmd = \n`)).toContain("invalid TOML");
+    expect(err(``)).toContain("no agents defined");
+  });
+});
+
+describe("Procfile", () => {
+  test("name: command lines, comments and blank lines", () => {
+    const agents = parseProcfile("# services\nweb: bundle exec rails s -p $PORT\n\nworker:   node worker.js\n", join(dir, "Procfile"));
+    expect(agents.map((a) => [a.name, a.argv])).toEqual([
+      ["web", ["sh", "-c", "bundle exec rails s -p $PORT"]],
+      ["worker", ["sh", "-c", "node worker.js"]],
+    ]);
+    expect(agents[0]!.policy.restart).toBe("no");
+  });
+
+  test("errors name the line", () => {
+    const p = join(dir, "Procfile");
+    expect(() => parseProcfile("web: a\nweb: b\n", p)).toThrow("Procfile:2: web: duplicate name (first on line 1)");
+    expect(() => parseProcfile("web a\n", p)).toThrow("Procfile:1: expected 'name: command'");
+    expect(() => parseProcfile("web:\n", p)).toThrow("Procfile:1: web: empty command");
+    expect(() => parseProcfile("# nothing\n", p)).toThrow("no processes defined");
+  });
+
+  test("loadConfig picks the parser by file name", () => {
+    writeFileSync(join(dir, "Procfile"), "a: true\n");
+    expect(loadConfig(join(dir, "Procfile"))[0]!.name).toBe("a");
+  });
+});
