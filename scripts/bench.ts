@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: corral's speed measured side by side, in one run, against the floors that
+ * `npm run bench`: kraal's speed measured side by side, in one run, against the floors that
  * matter (a compiled Bun hello world, setsid+kill from a shell, Debian's start-stop-daemon).
  * Prints a table and writes BENCHMARKS.md. Timings are medians of whole-process wall time.
  */
@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import pkg from "../package.json";
 
 const ROOT = resolve(import.meta.dir, "..");
-const BIN = join(ROOT, "dist/corral");
+const BIN = join(ROOT, "dist/kraal");
 const CACHE = join(ROOT, ".cache/bench");
 const quick = process.argv.includes("--quick");
 const RUNS = quick ? 10 : 30;
@@ -80,12 +80,12 @@ interface Row {
 }
 
 const rows: Row[] = [];
-const state = mkdtempSync(join(tmpdir(), "corral-bench-"));
-const env = { ...(process.env as Record<string, string>), CORRAL_DIR: state, NO_COLOR: "1" };
-const corral = (...args: string[]) => [BIN, ...args];
+const state = mkdtempSync(join(tmpdir(), "kraal-bench-"));
+const env = { ...(process.env as Record<string, string>), KRAAL_DIR: state, NO_COLOR: "1" };
+const kraal = (...args: string[]) => [BIN, ...args];
 const run = (...args: string[]) => {
-  const r = Bun.spawnSync(corral(...args), { env, stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`corral ${args.join(" ")}: ${r.stderr}`);
+  const r = Bun.spawnSync(kraal(...args), { env, stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`kraal ${args.join(" ")}: ${r.stderr}`);
   return r.stdout.toString();
 };
 
@@ -93,10 +93,10 @@ try {
   const hello = await helloWorld();
   const helloMs = timeMedian([hello]);
   rows.push({ what: "compiled Bun hello world", ms: helloMs, note: "the floor of any Bun design" });
-  rows.push({ what: "corral --version", ms: timeMedian(corral("--version")), reference: "hello world", refMs: helloMs, target: 1.2 });
+  rows.push({ what: "kraal --version", ms: timeMedian(kraal("--version")), reference: "hello world", refMs: helloMs, target: 1.2 });
 
-  const [versionMs2, runMs] = timePair(corral("--version"), corral("run", "--", "true"), env);
-  rows.push({ what: "corral run -- true", ms: runMs, reference: "corral --version", refMs: versionMs2, target: 1.5 });
+  const [versionMs2, runMs] = timePair(kraal("--version"), kraal("run", "--", "true"), env);
+  rows.push({ what: "kraal run -- true", ms: runMs, reference: "kraal --version", refMs: versionMs2, target: 1.5 });
 
   // Spawn+kill cycles of a TERM-respecting agent.
   const floor = timeMedian(["sh", "-c", "setsid sleep 1000 </dev/null >/dev/null 2>&1 & kill -TERM -$! 2>/dev/null || kill -TERM $!; wait"]);
@@ -109,15 +109,15 @@ try {
     ),
   );
   rows.push({ what: "start-stop-daemon start+stop", ms: ssd });
-  const cycle = median(Array.from({ length: RUNS }, () => timeOnce(corral("spawn", "cycle", "--", "sleep", "1000"), env) + timeOnce(corral("kill", "cycle"), env)));
-  rows.push({ what: "corral spawn+kill cycle", ms: cycle, reference: "start-stop-daemon", refMs: ssd, target: 1.5 });
+  const cycle = median(Array.from({ length: RUNS }, () => timeOnce(kraal("spawn", "cycle", "--", "sleep", "1000"), env) + timeOnce(kraal("kill", "cycle"), env)));
+  rows.push({ what: "kraal spawn+kill cycle", ms: cycle, reference: "start-stop-daemon", refMs: ssd, target: 1.5 });
 
   // kill latency and survivors.
   let survivors = 0;
   const killTerm = median(
     Array.from({ length: RUNS }, () => {
       const pgid = JSON.parse(run("spawn", "k", "--json", "--", "sleep", "1000")).pgid;
-      const ms = timeOnce(corral("kill", "k"), env);
+      const ms = timeOnce(kraal("kill", "k"), env);
       if (!groupGone(pgid)) survivors++;
       return ms;
     }),
@@ -130,7 +130,7 @@ try {
       const log = join(state, "logs/i.log");
       const deadline = performance.now() + 5000;
       while (!(existsSync(log) && readFileSync(log, "utf8").includes("ready")) && performance.now() < deadline) Bun.sleepSync(1);
-      const ms = timeOnce(corral("kill", "i"), env);
+      const ms = timeOnce(kraal("kill", "i"), env);
       if (!groupGone(pgid)) survivorsIgn++;
       return ms;
     }),
@@ -139,21 +139,21 @@ try {
 
   // ps over many running agents.
   for (let i = 0; i < 100; i++) run("spawn", `a${i}`, "--", "sleep", "1000");
-  const [hello100, ps100] = timePair([hello], corral("ps"), env);
+  const [hello100, ps100] = timePair([hello], kraal("ps"), env);
   rows.push({ what: "ps, 100 running agents", ms: ps100, reference: "hello world", refMs: hello100, target: 1.3 });
   if (!quick) {
     for (let i = 100; i < 1000; i++) run("spawn", `a${i}`, "--", "sleep", "1000");
-    const [hello1000, ps1000] = timePair([hello], corral("ps"), env, 10);
+    const [hello1000, ps1000] = timePair([hello], kraal("ps"), env, 10);
     rows.push({ what: "ps, 1,000 running agents", ms: ps1000, reference: "hello world", refMs: hello1000, target: 2 });
   }
   run("kill", "--all");
 
-  // corral up with many agents: time to all running, and Ctrl-C to all gone.
+  // kraal up with many agents: time to all running, and Ctrl-C to all gone.
   const upOnce = async (n: number, ignoreTerm = false) => {
-    const dir = mkdtempSync(join(tmpdir(), "corral-bench-up-"));
+    const dir = mkdtempSync(join(tmpdir(), "kraal-bench-up-"));
     const cmd = ignoreTerm ? `["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]` : `["sleep", "1000"]`;
-    writeFileSync(join(dir, "corral.toml"), Array.from({ length: n }, (_, i) => `[agents.u${i}]\ncmd = ${cmd}\n`).join(""));
-    const upEnv = { ...env, CORRAL_DIR: join(dir, "state") };
+    writeFileSync(join(dir, "kraal.toml"), Array.from({ length: n }, (_, i) => `[agents.u${i}]\ncmd = ${cmd}\n`).join(""));
+    const upEnv = { ...env, KRAAL_DIR: join(dir, "state") };
     const t0 = performance.now();
     const p = Bun.spawn([BIN, "up"], { cwd: dir, env: upEnv, stdout: "pipe", stderr: "inherit" });
     let started = 0;
@@ -163,7 +163,7 @@ try {
       const { value, done } = await reader.read();
       if (done) throw new Error("up ended early");
       text += new TextDecoder().decode(value);
-      started = (text.match(/\[corral\] started/g) ?? []).length;
+      started = (text.match(/\[kraal\] started/g) ?? []).length;
     }
     const runningMs = performance.now() - t0;
     // Memory of one supervised agent: the wrapper (and its parent-death watcher) beside the agent.
@@ -194,7 +194,7 @@ try {
 
   // Sweep of stale handles against reading the same files with one cat.
   const N = quick ? 1000 : 10_000;
-  const sweepDir = mkdtempSync(join(tmpdir(), "corral-bench-sweep-"));
+  const sweepDir = mkdtempSync(join(tmpdir(), "kraal-bench-sweep-"));
   const plant = () => {
     mkdirSync(join(sweepDir, "pids"), { recursive: true });
     for (let i = 0; i < N; i++) {
@@ -206,13 +206,13 @@ try {
   for (let k = 0; k < 3; k++) {
     plant();
     catMs.push(timeOnce(["sh", "-c", 'cat "$0"/pids/* >/dev/null', sweepDir]));
-    sweepMs.push(timeOnce(corral("--dir", sweepDir, "sweep"), env));
+    sweepMs.push(timeOnce(kraal("--dir", sweepDir, "sweep"), env));
     rmSync(join(sweepDir, "history.jsonl"), { force: true });
   }
   rmSync(sweepDir, { recursive: true, force: true });
   rows.push({ what: `sweep, ${N.toLocaleString("en")} stale handles`, ms: median(sweepMs), reference: "cat of the same files", refMs: median(catMs), target: 10 });
 } finally {
-  Bun.spawnSync(corral("kill", "--all"), { env });
+  Bun.spawnSync(kraal("kill", "--all"), { env });
   rmSync(state, { recursive: true, force: true });
 }
 
@@ -230,7 +230,7 @@ if (!quick) {
   const doc = readFileSync(join(ROOT, "BENCHMARKS.md"), "utf8");
   const begin = "<!-- bench:begin -->";
   const end = "<!-- bench:end -->";
-  const body = `${begin}\nLast run: ${new Date().toISOString().slice(0, 10)}, corral ${pkg.version}, Bun ${bunVersion}, ${cpu}, ${require("node:os").cpus().length} cores. Medians of ${RUNS} runs (wall time of the whole process, measured from a Bun parent with spawnSync).\n\n${table}\n${end}`;
+  const body = `${begin}\nLast run: ${new Date().toISOString().slice(0, 10)}, kraal ${pkg.version}, Bun ${bunVersion}, ${cpu}, ${require("node:os").cpus().length} cores. Medians of ${RUNS} runs (wall time of the whole process, measured from a Bun parent with spawnSync).\n\n${table}\n${end}`;
   writeFileSync(join(ROOT, "BENCHMARKS.md"), doc.includes(begin) ? doc.replace(new RegExp(`${begin}[\\s\\S]*${end}`), body) : `${doc}\n${body}\n`);
   console.log("\nwrote BENCHMARKS.md");
 }

@@ -1,20 +1,20 @@
 /**
- * Builds corral as one self-contained executable (bun build --compile): minified, bytecode for
+ * Builds kraal as one self-contained executable (bun build --compile): minified, bytecode for
  * fast start-up, code splitting for lazily loaded commands, version and commit embedded, and
- * Bun's autoloading of the user's .env and bunfig.toml turned off (they would change how corral
+ * Bun's autoloading of the user's .env and bunfig.toml turned off (they would change how kraal
  * boots and leak into its agents).
  *
- *   bun scripts/build.ts                          dist/corral for this machine
+ *   bun scripts/build.ts                          dist/kraal for this machine
  *   bun scripts/build.ts --release [--targets a,b] [--out DIR]
- *                                                 every Linux target as corral-<target>.tar.gz
- *                                                 (corral + LICENSE) plus SHA256SUMS, in dist/release/
+ *                                                 every Linux target as kraal-<target>.tar.gz
+ *                                                 (kraal + LICENSE) plus SHA256SUMS and install.sh, in dist/release/
  *
  * Each target's Bun runtime comes from the npm registry (@oven/bun-<platform> at the exact Bun
  * version pinned in package.json), cached in .cache/bun-runtimes/ (git-ignored), so a build
  * never downloads anything from elsewhere. The host artifact is smoke-tested (--version and a
  * spawn/kill round trip) before the release counts as built.
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pkg from "../package.json";
@@ -67,8 +67,8 @@ export function runtimeFor(target: Target): string {
   return bin;
 }
 
-export async function buildCorral(opts: { outfile?: string; target?: Target } = {}): Promise<string> {
-  const outfile = opts.outfile ?? join(ROOT, "dist/corral");
+export async function buildKraal(opts: { outfile?: string; target?: Target } = {}): Promise<string> {
+  const outfile = opts.outfile ?? join(ROOT, "dist/kraal");
   const compile: Bun.CompileBuildOptions & Record<string, unknown> = { outfile, autoloadDotenv: false, autoloadBunfig: false };
   // The host target compiles against the running Bun (the pinned one): nothing is fetched,
   // so tests that build only the host artifact work offline.
@@ -85,7 +85,7 @@ export async function buildCorral(opts: { outfile?: string; target?: Target } = 
     splitting: true,
     format: "esm",
     target: "bun",
-    define: { CORRAL_VERSION: JSON.stringify(pkg.version), CORRAL_COMMIT: JSON.stringify(commit()) },
+    define: { KRAAL_VERSION: JSON.stringify(pkg.version), KRAAL_COMMIT: JSON.stringify(commit()) },
   });
   if (!result.success) {
     for (const m of result.logs) console.error(m);
@@ -102,16 +102,16 @@ async function sha256(path: string): Promise<string> {
 
 /** --version and a spawn/kill round trip, run from a fresh directory with a private state dir. */
 export function smokeTest(bin: string): void {
-  const dir = mkdtempSync(join(tmpdir(), "corral-smoke-"));
-  const env = { ...process.env, CORRAL_DIR: join(dir, "state") } as Record<string, string>;
+  const dir = mkdtempSync(join(tmpdir(), "kraal-smoke-"));
+  const env = { ...process.env, KRAAL_DIR: join(dir, "state") } as Record<string, string>;
   const run = (...args: string[]) => {
     const r = Bun.spawnSync([bin, ...args], { cwd: dir, env, stdout: "pipe", stderr: "pipe" });
-    if (r.exitCode !== 0) throw new Error(`smoke test: corral ${args.join(" ")} exited ${r.exitCode}: ${r.stderr}`);
+    if (r.exitCode !== 0) throw new Error(`smoke test: kraal ${args.join(" ")} exited ${r.exitCode}: ${r.stderr}`);
     return r.stdout.toString();
   };
   try {
     const v = run("--version");
-    if (!v.startsWith(`corral ${pkg.version} `)) throw new Error(`smoke test: --version printed ${JSON.stringify(v)}`);
+    if (!v.startsWith(`kraal ${pkg.version} `)) throw new Error(`smoke test: --version printed ${JSON.stringify(v)}`);
     run("spawn", "smoke", "--", "sleep", "60");
     if (!run("ps").includes("smoke")) throw new Error("smoke test: the spawned agent is not listed");
     run("kill", "smoke");
@@ -122,6 +122,20 @@ export function smokeTest(bin: string): void {
   }
 }
 
+/**
+ * The repository releases are published from: package.json's `repository` field is the one
+ * place that names it (the placeholder `kraal-dev/kraal` until the first real release).
+ */
+export const REPOSITORY_URL = pkg.repository.url.replace(/\.git$/, "").replace(/^git\+/, "");
+
+/** scripts/install.sh with its default download URL pointing at `repoUrl`'s releases. */
+export function installerFor(repoUrl: string): string {
+  const text = readFileSync(join(ROOT, "scripts/install.sh"), "utf8");
+  const line = /^DEFAULT_DOWNLOAD_URL=.*$/m;
+  if (!line.test(text)) throw new Error("scripts/install.sh has no DEFAULT_DOWNLOAD_URL line");
+  return text.replace(line, `DEFAULT_DOWNLOAD_URL="${repoUrl}/releases"`).replace(/https:\/\/github\.com\/[\w.-]+\/kraal\b/g, repoUrl);
+}
+
 /** Builds, packs and checksums the release artifacts; smoke-tests the host one. */
 export async function buildRelease(opts: { targets: Target[]; out: string }): Promise<string[]> {
   rmSync(opts.out, { recursive: true, force: true });
@@ -129,14 +143,14 @@ export async function buildRelease(opts: { targets: Target[]; out: string }): Pr
   const sums: string[] = [];
   const assets: string[] = [];
   for (const target of opts.targets) {
-    const stage = mkdtempSync(join(tmpdir(), `corral-${target}-`));
+    const stage = mkdtempSync(join(tmpdir(), `kraal-${target}-`));
     try {
-      await buildCorral({ outfile: join(stage, "corral"), target });
+      await buildKraal({ outfile: join(stage, "kraal"), target });
       copyFileSync(join(ROOT, "LICENSE"), join(stage, "LICENSE"));
-      if (target === hostTarget()) smokeTest(join(stage, "corral"));
-      const asset = `corral-${target}.tar.gz`;
+      if (target === hostTarget()) smokeTest(join(stage, "kraal"));
+      const asset = `kraal-${target}.tar.gz`;
       // Reproducible archives: fixed owner, order and times; gzip without a timestamp.
-      sh(["sh", "-c", `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - corral LICENSE | gzip -n > "$0"`, join(opts.out, asset)], stage);
+      sh(["sh", "-c", `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - kraal LICENSE | gzip -n > "$0"`, join(opts.out, asset)], stage);
       sums.push(`${await sha256(join(opts.out, asset))}  ${asset}`);
       assets.push(asset);
       console.error(`built ${asset}`);
@@ -145,6 +159,7 @@ export async function buildRelease(opts: { targets: Target[]; out: string }): Pr
     }
   }
   writeFileSync(join(opts.out, "SHA256SUMS"), `${sums.join("\n")}\n`);
+  writeFileSync(join(opts.out, "install.sh"), installerFor(REPOSITORY_URL), { mode: 0o755 });
   return assets;
 }
 
@@ -160,9 +175,9 @@ if (import.meta.main) {
     for (const t of targets) if (!(t in TARGETS)) throw new Error(`unknown target ${t}; known: ${Object.keys(TARGETS).join(", ")}`);
     const out = resolve(flag("--out") ?? join(ROOT, "dist/release"));
     await buildRelease({ targets, out });
-    console.error(`wrote ${out}/SHA256SUMS (corral ${pkg.version}, Bun ${BUN_VERSION})`);
+    console.error(`wrote ${out}/SHA256SUMS (kraal ${pkg.version}, Bun ${BUN_VERSION})`);
   } else {
-    const out = await buildCorral();
-    console.error(`built ${out} (corral ${pkg.version})`);
+    const out = await buildKraal();
+    console.error(`built ${out} (kraal ${pkg.version})`);
   }
 }

@@ -1,53 +1,54 @@
 #!/bin/sh
-# corral installer.
+# kraal installer.
 #
-#   curl -fsSL https://github.com/corral-dev/corral/releases/latest/download/install.sh | sh
+#   curl -fsSL https://github.com/kraal-dev/kraal/releases/latest/download/install.sh | sh
 #   curl -fsSL .../install.sh | sh -s -- --version 0.1.0
 #
 # Downloads the release tarball for this machine and SHA256SUMS, verifies the checksum (and
-# refuses to install on a mismatch or a missing entry), and installs `corral` atomically to
-# ${CORRAL_INSTALL_DIR:-$HOME/.local/bin}. POSIX sh (dash is fine). Every step is a function
+# refuses to install on a mismatch or a missing entry), and installs `kraal` atomically to
+# ${KRAAL_INSTALL_DIR:-$HOME/.local/bin}. POSIX sh (dash is fine). Every step is a function
 # and the only top-level command is the last line, so a truncated download runs nothing.
 
-DEFAULT_DOWNLOAD_URL="https://github.com/corral-dev/corral/releases"
+# Set from package.json's "repository" by the release build (scripts/build.ts), which publishes this file.
+DEFAULT_DOWNLOAD_URL="https://github.com/kraal-dev/kraal/releases"
 
 usage() {
   cat <<'USAGE'
-Install corral, a supervisor for AI coding agents.
+Install kraal, a supervisor for AI coding agents.
 
 Usage: install.sh [--version X] [--force] [--help]
 
-  --version X   install release X (default: the latest; also CORRAL_VERSION)
+  --version X   install release X (default: the latest; also KRAAL_VERSION)
   --force       reinstall even if that version is already installed
   --help        show this help
 
 Environment:
-  CORRAL_INSTALL_DIR   where to install (default: $HOME/.local/bin)
-  CORRAL_VERSION       release to install (default: latest)
-  CORRAL_TARGET        release target, e.g. linux-x64, linux-x64-baseline, linux-arm64,
+  KRAAL_INSTALL_DIR   where to install (default: $HOME/.local/bin)
+  KRAAL_VERSION       release to install (default: latest)
+  KRAAL_TARGET        release target, e.g. linux-x64, linux-x64-baseline, linux-arm64,
                        linux-x64-musl, linux-arm64-musl (default: detected)
-  CORRAL_DOWNLOAD_URL  releases URL (default: https://github.com/corral-dev/corral/releases)
+  KRAAL_DOWNLOAD_URL  releases URL (default: this installer's own releases)
 
 Exit status: 0 installed (or already installed), 1 failed, 2 bad usage.
 USAGE
 }
 
 say() {
-  printf 'corral-install: %s\n' "$*" >&2
+  printf 'kraal-install: %s\n' "$*" >&2
 }
 
 die() {
-  printf 'corral-install: error: %s\n' "$*" >&2
+  printf 'kraal-install: error: %s\n' "$*" >&2
   exit 1
 }
 
 usage_error() {
-  printf 'corral-install: %s (see --help)\n' "$*" >&2
+  printf 'kraal-install: %s (see --help)\n' "$*" >&2
   exit 2
 }
 
 parse_args() {
-  version=${CORRAL_VERSION:-}
+  version=${KRAAL_VERSION:-}
   force=
   while [ $# -gt 0 ]; do
     case $1 in
@@ -83,16 +84,16 @@ parse_args() {
 # Prints the release target for this machine: OS, architecture, libc, and AVX2 for x64 (the
 # baseline build when AVX2 is missing or cannot be detected).
 detect_target() {
-  if [ -n "${CORRAL_TARGET:-}" ]; then
-    printf '%s\n' "$CORRAL_TARGET"
+  if [ -n "${KRAAL_TARGET:-}" ]; then
+    printf '%s\n' "$KRAAL_TARGET"
     return
   fi
   os=$(uname -s)
-  [ "$os" = Linux ] || die "corral runs on Linux only (this is $os)"
+  [ "$os" = Linux ] || die "kraal runs on Linux only (this is $os)"
   case $(uname -m) in
     x86_64 | amd64) arch=x64 ;;
     aarch64 | arm64) arch=arm64 ;;
-    *) die "no corral build for this CPU ($(uname -m)); set CORRAL_TARGET to override" ;;
+    *) die "no kraal build for this CPU ($(uname -m)); set KRAAL_TARGET to override" ;;
   esac
   if is_musl; then
     printf 'linux-%s-musl\n' "$arch"
@@ -143,9 +144,9 @@ verify() {
   [ "$actual" = "$expected" ] || die "checksum mismatch for $2 (expected $expected, got $actual); refusing to install"
 }
 
-# Prints the version a corral binary reports ("corral 0.1.0 (abc)" -> 0.1.0), or nothing.
+# Prints the version a kraal binary reports ("kraal 0.1.0 (abc)" -> 0.1.0), or nothing.
 version_of() {
-  "$1" --version 2>/dev/null | sed -n 's/^corral \([^ ]*\).*/\1/p'
+  "$1" --version 2>/dev/null | sed -n 's/^kraal \([^ ]*\).*/\1/p'
 }
 
 cleanup() {
@@ -155,17 +156,17 @@ cleanup() {
 main() {
   parse_args "$@"
   target=$(detect_target) || exit 1
-  asset="corral-$target.tar.gz"
-  base=${CORRAL_DOWNLOAD_URL:-$DEFAULT_DOWNLOAD_URL}
+  asset="kraal-$target.tar.gz"
+  base=${KRAAL_DOWNLOAD_URL:-$DEFAULT_DOWNLOAD_URL}
   base=${base%/}
   if [ -n "$version" ]; then
     url="$base/download/v$version"
   else
     url="$base/latest/download"
   fi
-  dir=${CORRAL_INSTALL_DIR:-${HOME:?HOME is not set}/.local/bin}
+  dir=${KRAAL_INSTALL_DIR:-${HOME:?HOME is not set}/.local/bin}
 
-  tmp=$(mktemp -d "${TMPDIR:-/tmp}/corral-install.XXXXXX") || die "cannot create a temporary directory"
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/kraal-install.XXXXXX") || die "cannot create a temporary directory"
   trap cleanup EXIT
   trap 'exit 1' HUP INT TERM
 
@@ -176,20 +177,20 @@ main() {
 
   mkdir -p "$tmp/x"
   tar -xzf "$tmp/$asset" -C "$tmp/x" || die "cannot unpack $asset"
-  [ -f "$tmp/x/corral" ] || die "$asset holds no corral binary"
-  chmod 755 "$tmp/x/corral"
-  new=$(version_of "$tmp/x/corral")
-  [ -n "$new" ] || die "the downloaded corral does not run on this machine (target $target); set CORRAL_TARGET"
+  [ -f "$tmp/x/kraal" ] || die "$asset holds no kraal binary"
+  chmod 755 "$tmp/x/kraal"
+  new=$(version_of "$tmp/x/kraal")
+  [ -n "$new" ] || die "the downloaded kraal does not run on this machine (target $target); set KRAAL_TARGET"
 
-  if [ -z "$force" ] && [ -x "$dir/corral" ] && [ "$(version_of "$dir/corral")" = "$new" ]; then
-    say "corral $new is already installed in $dir (use --force to reinstall)"
+  if [ -z "$force" ] && [ -x "$dir/kraal" ] && [ "$(version_of "$dir/kraal")" = "$new" ]; then
+    say "kraal $new is already installed in $dir (use --force to reinstall)"
   else
     mkdir -p "$dir" || die "cannot create $dir"
-    # Same-directory temp file + rename: atomic, and a running corral keeps its old inode.
-    cp "$tmp/x/corral" "$dir/.corral.new.$$" || die "cannot write to $dir"
-    chmod 755 "$dir/.corral.new.$$"
-    mv -f "$dir/.corral.new.$$" "$dir/corral" || die "cannot install into $dir"
-    say "installed corral $new to $dir/corral"
+    # Same-directory temp file + rename: atomic, and a running kraal keeps its old inode.
+    cp "$tmp/x/kraal" "$dir/.kraal.new.$$" || die "cannot write to $dir"
+    chmod 755 "$dir/.kraal.new.$$"
+    mv -f "$dir/.kraal.new.$$" "$dir/kraal" || die "cannot install into $dir"
+    say "installed kraal $new to $dir/kraal"
   fi
 
   if [ -n "${GITHUB_ACTIONS:-}" ] && [ -n "${GITHUB_PATH:-}" ]; then

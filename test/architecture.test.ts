@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-/** corral reads /proc/<pid>/stat for a pid it recorded, and the boot id; it never lists /proc. */
+/** kraal reads /proc/<pid>/stat for a pid it recorded, and the boot id; it never lists /proc. */
 test("src/ never lists /proc or globs over it", () => {
   const root = join(import.meta.dir, "../src");
   const files = readdirSync(root, { recursive: true }).map(String).filter((f) => f.endsWith(".ts"));

@@ -7,7 +7,7 @@ import { readStat } from "../src/handle/probes.ts";
 import { layoutOf, type Layout } from "../src/handle/state.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
-export const BIN = join(ROOT, "dist/corral");
+export const BIN = join(ROOT, "dist/kraal");
 export const FIXTURES = join(ROOT, "test/fixtures");
 
 /** Polls `pred` until it returns a truthy value or `timeoutMs` passes on the monotonic clock. */
@@ -57,12 +57,12 @@ export interface TempState {
 
 /** A fresh state directory (and scratch space) for one test. */
 export function tempState(): TempState {
-  const dir = mkdtempSync(join(tmpdir(), "corral-test-"));
+  const dir = mkdtempSync(join(tmpdir(), "kraal-test-"));
   const state = join(dir, "state");
   return {
     dir,
     layout: layoutOf(state),
-    env: { ...(process.env as Record<string, string>), CORRAL_DIR: state, NO_COLOR: "1" },
+    env: { ...(process.env as Record<string, string>), KRAAL_DIR: state, NO_COLOR: "1" },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -89,22 +89,22 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs the compiled corral binary to completion. */
-export function corral(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Run {
+/** Runs the compiled kraal binary to completion. */
+export function kraal(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Run {
   const r = Bun.spawnSync([BIN, ...args], { env: opts.env, cwd: opts.cwd, stdout: "pipe", stderr: "pipe" });
   return { code: r.exitCode ?? 128 + (r.signalCode ? 9 : 0), stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
-/** Runs corral without waiting, for concurrency tests. */
-export async function corralAsync(args: string[], opts: { env?: Record<string, string> } = {}): Promise<Run> {
+/** Runs kraal without waiting, for concurrency tests. */
+export async function kraalAsync(args: string[], opts: { env?: Record<string, string> } = {}): Promise<Run> {
   const p = Bun.spawn([BIN, ...args], { env: opts.env, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
   return { code: await p.exited, stdout, stderr };
 }
 
-/** `corral spawn` that must succeed; returns the pgid and tracks it for cleanup. */
+/** `kraal spawn` that must succeed; returns the pgid and tracks it for cleanup. */
 export function spawnOk(t: TempState, id: string, argv: string[], extra: string[] = []): number {
-  const r = corral(["spawn", id, "--json", ...extra, "--", ...argv], { env: t.env, cwd: t.dir });
+  const r = kraal(["spawn", id, "--json", ...extra, "--", ...argv], { env: t.env, cwd: t.dir });
   if (r.code !== 0) throw new Error(`spawn ${id} failed (${r.code}): ${r.stderr}`);
   return track(JSON.parse(r.stdout).pgid);
 }

@@ -1,9 +1,17 @@
-// Helpers for the corral GitHub Action: the runner's file commands, inputs, and release download
+// Helpers for the kraal GitHub Action: the runner's file commands, inputs, and release download
 // and verification (the same rules as scripts/install.sh). Plain Node.js, no dependencies.
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 
-export const DEFAULT_DOWNLOAD_URL = "https://github.com/corral-dev/corral/releases";
+/**
+ * Releases come from the repository the action itself was checked out from (the runner names it
+ * in GITHUB_ACTION_REPOSITORY), else from package.json's "repository", the one place naming it.
+ */
+export function defaultDownloadUrl(env = process.env) {
+  if (env.GITHUB_ACTION_REPOSITORY) return `https://github.com/${env.GITHUB_ACTION_REPOSITORY}/releases`;
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+  return `${pkg.repository.url.replace(/\.git$/, "").replace(/^git\+/, "")}/releases`;
+}
 
 /** An input as the runner passes it: INPUT_<NAME> with spaces as underscores, upper case. */
 export function input(name, fallback = "") {
@@ -25,10 +33,10 @@ export const getState = (name) => process.env[`STATE_${name}`] ?? "";
 
 /** Release target for this runner, as the installer detects it. */
 export function detectTarget() {
-  if (process.env.CORRAL_TARGET) return process.env.CORRAL_TARGET;
-  if (process.platform !== "linux") throw new Error(`corral runs on Linux runners only (this is ${process.platform})`);
+  if (process.env.KRAAL_TARGET) return process.env.KRAAL_TARGET;
+  if (process.platform !== "linux") throw new Error(`kraal runs on Linux runners only (this is ${process.platform})`);
   const arch = { x64: "x64", arm64: "arm64" }[process.arch];
-  if (!arch) throw new Error(`no corral build for ${process.arch}`);
+  if (!arch) throw new Error(`no kraal build for ${process.arch}`);
   const musl = !process.report?.getReport?.().header?.glibcVersionRuntime;
   if (musl) return `linux-${arch}-musl`;
   if (arch === "x64") {

@@ -2,7 +2,7 @@ import { UsageError } from "./errors.ts";
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** Longest duration corral accepts: about 24 days, the largest a JS timer can wait. */
+/** Longest duration kraal accepts: about 24 days, the largest a JS timer can wait. */
 export const MAX_DURATION_MS = 2_147_483_647;
 
 /**

@@ -18,7 +18,7 @@ export function signalNumber(name: string): number | null {
 
 /**
  * Reads a shell's `$?`: above 128 means "killed by signal status-128" when that is a real
- * signal (sh cannot tell `exit 130` from death by SIGINT; corral reads it as the signal).
+ * signal (sh cannot tell `exit 130` from death by SIGINT; kraal reads it as the signal).
  */
 export function fromShellStatus(status: number): ExitStatus {
   if (status > 128) {

@@ -1,11 +1,13 @@
+// Layer cli/: the entry, argv splitting, output, error rendering, and one thin file per command
+// in commands/. May import every layer; no layer imports from it.
 // An ES module with no imports: the --version fast path must load nothing.
 export {};
 
-declare const CORRAL_VERSION: string | undefined;
-declare const CORRAL_COMMIT: string | undefined;
+declare const KRAAL_VERSION: string | undefined;
+declare const KRAAL_COMMIT: string | undefined;
 /** Embedded by scripts/build.ts; `bun src/cli.ts` in a checkout reads package.json instead. */
 const version =
-  (typeof CORRAL_VERSION === "string" ? CORRAL_VERSION : devVersion()) + ` (${typeof CORRAL_COMMIT === "string" ? CORRAL_COMMIT : "dev"})`;
+  (typeof KRAAL_VERSION === "string" ? KRAAL_VERSION : devVersion()) + ` (${typeof KRAAL_COMMIT === "string" ? KRAAL_COMMIT : "dev"})`;
 
 /** Only for `bun src/cli.ts` in a checkout; a built binary has the version embedded. */
 function devVersion(): string {
@@ -31,7 +33,7 @@ const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
   // The fast path: no module is loaded, not even node:fs (whose initialisation alone costs
   // ~0.7 ms, a quarter of a Bun process's start-up); console.log is what the floor uses.
-  console.log(`corral ${version}`);
+  console.log(`kraal ${version}`);
 } else {
   process.exitCode = await (await import("./main.ts")).main(argv, COMMANDS, version);
 }

@@ -1,13 +1,13 @@
 import { type CommandDef, parseArgs, renderUsage } from "citty";
 import { setCommandArgv } from "./commands/_shared.ts";
-import { CorralError, EXIT, UsageError } from "../base/errors.ts";
+import { KraalError, EXIT, UsageError } from "../base/errors.ts";
 import { isVerbose, log, setVerbose, writeOut } from "./output.ts";
 
 type Loader = () => Promise<{ default: CommandDef<any> }>;
 
-const ROOT_HELP = (version: string, names: string[]) => `corral ${version}: supervise agents in owned process groups; killed by handle, never by guess.
+const ROOT_HELP = (version: string, names: string[]) => `kraal ${version}: supervise agents in owned process groups; killed by handle, never by guess.
 
-Usage: corral [--dir DIR] <command> [options]
+Usage: kraal [--dir DIR] <command> [options]
 
 Commands:
   spawn ID [--cwd DIR] [--env K=V]... -- CMD [ARGS...]   start CMD detached, in its own process group
@@ -18,11 +18,11 @@ Commands:
   logs ID [-f] [-n N]                                    its stdout+stderr (-f: follow while it runs)
   sweep [--dry-run] [--json]                             retire dead handles, quarantine corrupt ones
 
-Global: --dir DIR (or CORRAL_DIR), --verbose, --version, --help.
-Run 'corral <command> --help' for a command's options. Available: ${names.join(", ")}.
+Global: --dir DIR (or KRAAL_DIR), --verbose, --version, --help.
+Run 'kraal <command> --help' for a command's options. Available: ${names.join(", ")}.
 `;
 
-/** Splits argv at the first `--`: corral's own flags before it, the agent's command after it. */
+/** Splits argv at the first `--`: kraal's own flags before it, the agent's command after it. */
 export function splitDashDash(argv: string[]): { own: string[]; rest: string[] | null } {
   const i = argv.indexOf("--");
   return i < 0 ? { own: argv, rest: null } : { own: argv.slice(0, i), rest: argv.slice(i + 1) };
@@ -51,13 +51,13 @@ function unknownFlags(cmd: CommandDef<any>, rawArgs: string[]): string[] {
 
 /**
  * Commands that pass on a child's exit status reserve a status for their own failures, as
- * timeout(1) and env(1) do: `corral run` exits 125 for anything corral itself got wrong.
+ * timeout(1) and env(1) do: `kraal run` exits 125 for anything kraal itself got wrong.
  */
 const OWN_FAILURE_STATUS: Record<string, number> = { run: 125 };
 
 /** Prints an error as one line (plus a hint line); stack traces only with --verbose. Returns the exit status. */
 export function renderError(e: unknown, command?: string): number {
-  if (e instanceof CorralError) {
+  if (e instanceof KraalError) {
     log().error(e.message);
     if (e.hint) writeStderr(`  ${e.hint}`);
     if (isVerbose() && e.stack) writeStderr(e.stack);
@@ -66,7 +66,7 @@ export function renderError(e: unknown, command?: string): number {
   const err = e as Error & { code?: string };
   if (err?.name === "CLIError" || err?.code?.startsWith?.("E_")) {
     // citty's own parse errors (missing positional, unknown subcommand): usage errors.
-    log().error(`${err.message}${command ? `; see: corral ${command} --help` : ""}`);
+    log().error(`${err.message}${command ? `; see: kraal ${command} --help` : ""}`);
     return EXIT.usage;
   }
   log().error(`internal error: ${err?.message ?? String(e)}`);
@@ -81,7 +81,7 @@ function writeStderr(line: string): void {
 }
 
 /**
- * Runs one corral command line and returns its exit status. Handles what citty leaves to its
+ * Runs one kraal command line and returns its exit status. Handles what citty leaves to its
  * caller on purpose: global flags before the command, `--` splitting, unknown flags, help, and
  * one place that turns every error into a line on stderr.
  */
@@ -97,9 +97,9 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
       writeOut(ROOT_HELP(version, Object.keys(commands)));
       return EXIT.ok;
     } else if (a === "--version" || a === "-V") {
-      writeOut(`corral ${version}\n`);
+      writeOut(`kraal ${version}\n`);
       return EXIT.ok;
-    } else return renderError(new UsageError(`unknown option ${a}`, "see: corral --help"));
+    } else return renderError(new UsageError(`unknown option ${a}`, "see: kraal --help"));
   }
   setVerbose(globals.includes("--verbose"));
   const name = own[i];
@@ -112,7 +112,7 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
     return name === "help" ? EXIT.ok : EXIT.usage;
   }
   const load = commands[name];
-  if (!load) return renderError(new UsageError(`unknown command ${JSON.stringify(name)}`, "see: corral --help"));
+  if (!load) return renderError(new UsageError(`unknown command ${JSON.stringify(name)}`, "see: kraal --help"));
   const rawArgs = [...globals, ...own.slice(i + 1)];
   try {
     const cmd = (await load()).default;
@@ -121,7 +121,7 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
       return EXIT.ok;
     }
     const bad = unknownFlags(cmd, rawArgs);
-    if (bad.length) throw new UsageError(`unknown option ${bad[0]} for ${name}`, `see: corral ${name} --help`);
+    if (bad.length) throw new UsageError(`unknown option ${bad[0]} for ${name}`, `see: kraal ${name} --help`);
     setCommandArgv(rest);
     const args = parseArgs(rawArgs, (cmd.args ?? {}) as any);
     setVerbose(Boolean(args.verbose));

@@ -4,7 +4,7 @@ import type { ConsolaInstance } from "consola/core";
 let stdoutClosed = false;
 
 /**
- * Writes machine or table output to stdout. A closed pipe (`corral ps | head`) is not an error:
+ * Writes machine or table output to stdout. A closed pipe (`kraal ps | head`) is not an error:
  * Bun ignores SIGPIPE, so the write fails with EPIPE, which ends output quietly.
  */
 export function writeOut(text: string): void {
@@ -71,7 +71,7 @@ export function log(): ConsolaInstance {
         log(obj) {
           const msg = obj.args.map((a) => (a instanceof Error ? (verbose ? a.stack : a.message) : String(a))).join(" ");
           try {
-            writeSync(2, `corral: ${tag(obj.type)}${msg}\n`);
+            writeSync(2, `kraal: ${tag(obj.type)}${msg}\n`);
           } catch {}
         },
       },

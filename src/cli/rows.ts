@@ -21,7 +21,7 @@ export interface AgentRow {
   reason: string;
   /** Set for rows from history. */
   history?: true;
-  /** Restarts so far, for agents supervised by `corral up`. */
+  /** Restarts so far, for agents supervised by `kraal up`. */
   restarts?: number;
 }
 
@@ -45,7 +45,7 @@ export function rowOfEntry(e: Entry): AgentRow {
 }
 
 /**
- * Adds what a live `corral up` knows to the rows: restart counts, and agents between runs
+ * Adds what a live `kraal up` knows to the rows: restart counts, and agents between runs
  * (`backoff`, `failed`) that have no handle. A dead supervisor's record is ignored.
  */
 export function withSupervisor(rows: AgentRow[], sup: { record: SupervisorRecord; alive: boolean } | null): AgentRow[] {

@@ -1,3 +1,5 @@
+// Layer handle/: what proves an agent is ours. Ids, the handle record, /proc/<pid>/stat probes,
+// exit records, the verdict, the state lock and layout. Imports base/ and sys/; never signals.
 import { constants, lstatSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { PID_LIMIT } from "./probes.ts";
 
@@ -8,7 +10,7 @@ export const MAX_HANDLE_BYTES = 64 * 1024;
 
 /**
  * The owned handle: everything needed to prove, later and from another process, that process
- * group `pgid` is still the one corral started (leader start time + boot id + host + uid).
+ * group `pgid` is still the one kraal started (leader start time + boot id + host + uid).
  */
 export interface Handle {
   v: typeof HANDLE_VERSION;
@@ -23,7 +25,7 @@ export interface Handle {
   cwd: string;
   /** Wall-clock start, ms since the epoch. */
   startedAt: number;
-  /** Who runs it: "spawn" (detached), "run" or "up" (attached to a supervising corral). */
+  /** Who runs it: "spawn" (detached), "run" or "up" (attached to a supervising kraal). */
   mode: string;
   /** How many times a supervisor has restarted this agent (absent: never). */
   restarts?: number;

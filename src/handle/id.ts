@@ -23,7 +23,7 @@ export function validateId(id: string): void {
 /**
  * The reversible file name for an id. Bytes outside `[A-Za-z0-9_.-]` become `%XX`, and so does a
  * leading dot, so `a/b`, `a-b`, `..` and `.tmp` never collide with each other, with a path
- * separator, or with corral's own dot-files. Ids whose percent form would be too long for a file
+ * separator, or with kraal's own dot-files. Ids whose percent form would be too long for a file
  * name are written as `~` + base64url of their bytes (`~` never appears in the percent form).
  */
 export function encodeId(id: string): string {

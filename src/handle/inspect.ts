@@ -10,7 +10,7 @@ import { classify, type Verdict, type VerdictProbes } from "./verdict.ts";
 /** One entry of pids/ with what it is and what state its agent is in. */
 export interface Entry {
   name: string;
-  /** The decoded agent id; null when the file name is not one corral writes. */
+  /** The decoded agent id; null when the file name is not one kraal writes. */
   id: string | null;
   path: string;
   read: HandleRead;
@@ -65,5 +65,5 @@ export function listNames(l: Layout): string[] {
   }
 }
 
-/** A dot-file in pids/ is corral's own temp file from an atomic write, never a handle. */
+/** A dot-file in pids/ is kraal's own temp file from an atomic write, never a handle. */
 export const isTempName = (name: string) => name.startsWith(".");

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from "node:fs";
-import { CorralError } from "../base/errors.ts";
+import { KraalError } from "../base/errors.ts";
 import { loadLibc } from "../sys/libc.ts";
 
 const LOCK_EX = 2;
@@ -50,8 +50,8 @@ async function flockFile(path: string, timeoutMs: number): Promise<Lock> {
   while (loadLibc().flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     if (performance.now() >= deadline) {
       closeSync(fd);
-      throw new CorralError("E_LOCKED", `the state directory is busy (another corral holds ${path})`, {
-        hint: "retry in a moment; if it persists, check for a hung corral process",
+      throw new KraalError("E_LOCKED", `the state directory is busy (another kraal holds ${path})`, {
+        hint: "retry in a moment; if it persists, check for a hung kraal process",
       });
     }
     await Bun.sleep(wait);

@@ -69,7 +69,7 @@ export function killResult(send: () => unknown): "ok" | "gone" | "eperm" {
 }
 
 let ownPgidCache: number | undefined;
-/** The caller's own process group, which corral never signals. */
+/** The caller's own process group, which kraal never signals. */
 export function ownPgid(): number {
   ownPgidCache ??= readStat(process.pid)?.pgrp ?? -1;
   return ownPgidCache;
@@ -87,7 +87,7 @@ export function assertSignalableGroup(pgid: number): void {
   if (!Number.isSafeInteger(pgid) || pgid <= 1 || pgid > PID_LIMIT) {
     throw new RangeError(`refusing to signal process group ${pgid}`);
   }
-  if (pgid === ownPgid()) throw new RangeError(`refusing to signal corral's own process group ${pgid}`);
+  if (pgid === ownPgid()) throw new RangeError(`refusing to signal kraal's own process group ${pgid}`);
 }
 
 /** The facts about this machine and user that a handle must match to be ours. */

@@ -10,7 +10,7 @@ export interface Layout {
   exits: string;
   /** Each agent's stdout+stderr, one rotated generation: logs/<encoded-id>.log(.1). */
   logs: string;
-  /** Odd files moved aside by `corral sweep`, never deleted. */
+  /** Odd files moved aside by `kraal sweep`, never deleted. */
   quarantine: string;
   /** Append-only JSON lines of finished agents. */
   history: string;
@@ -39,19 +39,19 @@ function isDir(path: string): boolean {
 }
 
 /**
- * The state directory: `--dir`, else $CORRAL_DIR, else the nearest ancestor of `cwd` holding a
- * `.corral/` directory, else `./.corral` (which only commands that write will create).
+ * The state directory: `--dir`, else $KRAAL_DIR, else the nearest ancestor of `cwd` holding a
+ * `.kraal/` directory, else `./.kraal` (which only commands that write will create).
  */
 export function resolveStateDir(opts: { dir?: string; env?: Record<string, string | undefined>; cwd?: string } = {}): string {
   const cwd = opts.cwd ?? process.cwd();
-  const fromEnv = (opts.env ?? process.env).CORRAL_DIR;
+  const fromEnv = (opts.env ?? process.env).KRAAL_DIR;
   if (opts.dir) return resolve(cwd, opts.dir);
   if (fromEnv) return resolve(cwd, fromEnv);
   for (let d = cwd; ; d = dirname(d)) {
-    if (isDir(join(d, ".corral"))) return join(d, ".corral");
+    if (isDir(join(d, ".kraal"))) return join(d, ".kraal");
     if (dirname(d) === d) break;
   }
-  return join(cwd, ".corral");
+  return join(cwd, ".kraal");
 }
 
 /** Creates the directories a writing command needs (private to the user: handles name processes). */

@@ -12,7 +12,7 @@ export interface Verdict {
   state: HandleState;
   /** Why, in a few words, for people ("pid reused", "other host", "is a symlink", ...). */
   reason: string;
-  /** The group still has members corral has proved are its own: signals are allowed. */
+  /** The group still has members kraal has proved are its own: signals are allowed. */
   ours: boolean;
   handle?: Handle;
   /** The bare pgid of a legacy (seed project format) handle. */
@@ -31,7 +31,7 @@ export interface VerdictProbes {
 export type Leader = "alive" | "zombie" | "gone" | "reused";
 
 /**
- * Is the group's leader still the process corral started? Compares the start time recorded at
+ * Is the group's leader still the process kraal started? Compares the start time recorded at
  * spawn with field 22 now: a different start time means the pid was recycled. A zombie counts
  * as ended: orphans here are reaped late or never, and the wrapper leads the group only while
  * its agent runs.

@@ -12,9 +12,9 @@ export interface HistoryEntry extends ExitStatus {
   endedAt: number;
   /** "exited" (ran and ended) or "stale" (its pid was reused or the machine rebooted: outcome unknown). */
   state: "exited" | "stale";
-  /** How corral learned of the end: "exit record", "killed", "pid reused", "other boot", ... */
+  /** How kraal learned of the end: "exit record", "killed", "pid reused", "other boot", ... */
   reason: string;
-  /** True when corral had to SIGKILL it. */
+  /** True when kraal had to SIGKILL it. */
   forced?: boolean;
   leaderStart?: number;
   bootId?: string;

@@ -1,6 +1,8 @@
+// Layer lifecycle/: what starts and stops processes. The wrapper, spawning, the kill sequence,
+// waiting, retiring, the sweep, history and logs. Imports base/, sys/ and handle/.
 import { closeSync, existsSync, openSync, renameSync, statSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { CorralError } from "../base/errors.ts";
+import { KraalError } from "../base/errors.ts";
 import { type Handle, HANDLE_VERSION, serializeHandle, writeFileAtomic } from "../handle/handle.ts";
 import { encodeId } from "../handle/id.ts";
 import { acquireLock } from "../handle/lock.ts";
@@ -21,8 +23,8 @@ export interface SpawnRequest {
   /** Grace the wrapper gives leftovers after its agent ends on its own, or after its supervisor died. */
   graceMs?: number;
   /**
-   * Attached to a supervising corral (run, up): stdio as given, a parent-death pipe on fd 4, and
-   * leftovers left to the supervisor. Detached (spawn): stdio to the log, nothing tied to corral.
+   * Attached to a supervising kraal (run, up): stdio as given, a parent-death pipe on fd 4, and
+   * leftovers left to the supervisor. Detached (spawn): stdio to the log, nothing tied to kraal.
    */
   attached?: { stdout: "inherit" | "pipe"; stderr: "inherit" | "pipe"; stdin: "inherit" | "ignore" };
   /** Rotate the log before starting (false for a restart within one supervisor session). */
@@ -42,10 +44,10 @@ export interface Started {
 /** How long a spawn waits for the previous run's wrapper to finish clearing its group. */
 const CLEANUP_WAIT_MS = 5000;
 
-/** Bun's own control variables: an agent that is itself a Bun program must not inherit corral's. */
+/** Bun's own control variables: an agent that is itself a Bun program must not inherit kraal's. */
 const BUN_CONTROL_VARS = /^(BUN_BE_BUN|BUN_OPTIONS|BUN_INSPECT.*|BUN_CONFIG_.*|BUN_RUNTIME_TRANSPILER_CACHE_PATH)$/;
 
-/** The environment corral gives an agent: the caller's, less Bun's control variables, plus `extra`. */
+/** The environment kraal gives an agent: the caller's, less Bun's control variables, plus `extra`. */
 export function agentEnv(base: Record<string, string | undefined>, extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined && !BUN_CONTROL_VARS.test(k)) env[k] = v;
@@ -68,9 +70,9 @@ export function resolveCommand(cmd: string, path: string, cwd: string): string {
   const found = Bun.which(cmd, { PATH: path, cwd });
   if (found) return found;
   if (cmd.includes("/") && existsSync(resolve(cwd, cmd))) {
-    throw new CorralError("E_NOT_EXECUTABLE", `cannot execute ${cmd}: not an executable file`, { facts: { cmd } });
+    throw new KraalError("E_NOT_EXECUTABLE", `cannot execute ${cmd}: not an executable file`, { facts: { cmd } });
   }
-  throw new CorralError("E_NOT_FOUND", `command not found: ${cmd}`, { facts: { cmd } });
+  throw new KraalError("E_NOT_FOUND", `command not found: ${cmd}`, { facts: { cmd } });
 }
 
 function checkCwd(cwd: string): void {
@@ -78,7 +80,7 @@ function checkCwd(cwd: string): void {
   try {
     ok = statSync(cwd).isDirectory();
   } catch {}
-  if (!ok) throw new CorralError("E_BAD_CWD", `working directory ${cwd} does not exist or is not a directory`, { facts: { cwd } });
+  if (!ok) throw new KraalError("E_BAD_CWD", `working directory ${cwd} does not exist or is not a directory`, { facts: { cwd } });
 }
 
 /**
@@ -103,8 +105,8 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
       existing = retireIfEnded(l, name);
     }
     if (existing) {
-      throw new CorralError("E_RUNNING", `agent ${JSON.stringify(req.id)} is already ${existing.state}${existing.reason ? ` (${existing.reason})` : ""}`, {
-        hint: existing.state === "corrupt" ? "move the bad handle aside with: corral sweep" : `stop it first with: corral kill ${req.id}`,
+      throw new KraalError("E_RUNNING", `agent ${JSON.stringify(req.id)} is already ${existing.state}${existing.reason ? ` (${existing.reason})` : ""}`, {
+        hint: existing.state === "corrupt" ? "move the bad handle aside with: kraal sweep" : `stop it first with: kraal kill ${req.id}`,
         facts: { id: req.id },
       });
     }
@@ -127,7 +129,7 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
     const go = proc.stdio[3] as unknown as number;
     const abort = (why: string, cause?: unknown): never => {
       closeSync(go); // EOF: the wrapper exits without starting the agent
-      throw new CorralError("E_SPAWN", `could not start ${JSON.stringify(req.id)}: ${why}${cause ? `: ${(cause as Error).message}` : ""}`, { facts: { id: req.id } });
+      throw new KraalError("E_SPAWN", `could not start ${JSON.stringify(req.id)}: ${why}${cause ? `: ${(cause as Error).message}` : ""}`, { facts: { id: req.id } });
     };
     const stat = readStat(proc.pid);
     if (!stat || stat.pgrp !== proc.pid) return abort("the wrapper did not start in its own process group");

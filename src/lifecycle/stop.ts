@@ -1,4 +1,4 @@
-import { CorralError, UnknownAgentError } from "../base/errors.ts";
+import { KraalError, UnknownAgentError } from "../base/errors.ts";
 import { readHistory } from "./history.ts";
 import { encodeId } from "../handle/id.ts";
 import { type Entry, inspect } from "../handle/inspect.ts";
@@ -49,7 +49,7 @@ function groupCheck(e: Entry): () => GroupCheck {
 }
 
 function refuse(id: string, why: string, hint?: string): never {
-  throw new CorralError("E_REFUSED", `refusing to signal ${JSON.stringify(id)}: ${why}`, { hint, facts: { id } });
+  throw new KraalError("E_REFUSED", `refusing to signal ${JSON.stringify(id)}: ${why}`, { hint, facts: { id } });
 }
 
 /**
@@ -73,10 +73,10 @@ export async function stopAgent(l: Layout, id: string, opts: StopOptions): Promi
     if (readHistory(l.history).some((h) => h.id === id)) return report("already exited");
     throw new UnknownAgentError(id);
   }
-  if (v.state === "corrupt") refuse(id, `its handle is corrupt (${v.reason})`, "move it aside with: corral sweep");
+  if (v.state === "corrupt") refuse(id, `its handle is corrupt (${v.reason})`, "move it aside with: kraal sweep");
   if (v.state === "foreign") refuse(id, `it is not ours to signal (${v.reason})`);
   if (v.state === "unverified" && !opts.force) {
-    refuse(id, "its handle is in the legacy format, with no proof of identity", `if you are sure pgid ${v.legacyPgid} is that agent: corral kill --force ${id}`);
+    refuse(id, "its handle is in the legacy format, with no proof of identity", `if you are sure pgid ${v.legacyPgid} is that agent: kraal kill --force ${id}`);
   }
   let r: TerminateResult | undefined;
   if (v.ours || v.state === "unverified") {
@@ -87,8 +87,8 @@ export async function stopAgent(l: Layout, id: string, opts: StopOptions): Promi
       sleep: (ms) => Bun.sleep(ms),
     });
     if (r.outcome === "stuck") {
-      throw new CorralError("E_STUCK", `agent ${JSON.stringify(id)} (pgid ${pgid}) did not die after SIGKILL; its handle is kept`, {
-        hint: "a process in uninterruptible sleep (state D) or a frozen cgroup ends only when the kernel lets it; retry: corral kill " + id,
+      throw new KraalError("E_STUCK", `agent ${JSON.stringify(id)} (pgid ${pgid}) did not die after SIGKILL; its handle is kept`, {
+        hint: "a process in uninterruptible sleep (state D) or a frozen cgroup ends only when the kernel lets it; retry: kraal kill " + id,
         facts: { id, pgid },
       });
     }

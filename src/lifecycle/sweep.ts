@@ -14,7 +14,7 @@ const BATCH = 512;
 export interface SweepReport {
   /** Handles whose group is gone, moved (or, dry run, to be moved) to history. */
   retired: { id: string; state: string; reason: string }[];
-  /** Odd entries: reported always, moved to quarantine/ only by `corral sweep`. */
+  /** Odd entries: reported always, moved to quarantine/ only by `kraal sweep`. */
   corrupt: { name: string; id: string | null; reason: string; quarantinedTo?: string }[];
   /** Handles left alone: running, foreign, unverified. */
   kept: Entry[];

@@ -1,4 +1,4 @@
-import { CorralError, UnknownAgentError } from "../base/errors.ts";
+import { KraalError, UnknownAgentError } from "../base/errors.ts";
 import type { ExitStatus } from "../base/exit-status.ts";
 import { readHistory } from "./history.ts";
 import { inspect } from "../handle/inspect.ts";
@@ -36,7 +36,7 @@ export async function waitForEnd(l: Layout, id: string, name: string, opts: { ti
     }
     if (v.exit) return v.exit;
     if (v.state === "corrupt" || v.state === "foreign") {
-      throw new CorralError("E_REFUSED", `cannot wait for ${JSON.stringify(id)}: its handle is ${v.state} (${v.reason})`, { facts: { id } });
+      throw new KraalError("E_REFUSED", `cannot wait for ${JSON.stringify(id)}: its handle is ${v.state} (${v.reason})`, { facts: { id } });
     }
     if (isRetirable(v)) {
       // Ended without an exit record: killed. Give the killer a moment to record how, then record it ourselves.

@@ -2,7 +2,7 @@
  * The POSIX sh wrapper every agent runs inside. It is started with setsid (so it leads a new
  * session and process group whose id is its pid) and is invoked as
  *
- *   sh -c WRAPPER corral-wrapper EXIT_FILE GRACE_SECONDS MODE CMD [ARGS...]
+ *   sh -c WRAPPER kraal-wrapper EXIT_FILE GRACE_SECONDS MODE CMD [ARGS...]
  *
  * with the agent's argv passed through "$@", never glued into a shell string.
  *
@@ -15,7 +15,7 @@
  *   which children would inherit), so a group-wide signal ends the agent but not the wrapper.
  *   The wrapper therefore lives exactly as long as its agent: a faithful liveness probe.
  * - When the agent ends on its own under MODE=attached, the wrapper exits with the agent's status
- *   and leaves leftovers to its supervising corral (its parent, a subreaper), which reports and
+ *   and leaves leftovers to its supervising kraal (its parent, a subreaper), which reports and
  *   ends them. Otherwise it records `<pid> <status>` in EXIT_FILE (one write(2) of a few bytes, no
  *   `mv`: readers treat an empty or partial record as "not yet", and the pid ties it to this
  *   run), then: if a stop was
@@ -56,7 +56,7 @@ kill -KILL 0
 `;
 
 /** argv[0] the wrapper shows in `ps`, so a person can tell wrappers from agents. */
-export const WRAPPER_NAME = "corral-wrapper";
+export const WRAPPER_NAME = "kraal-wrapper";
 
 export type WrapperMode = "detached" | "attached";
 

@@ -27,7 +27,7 @@ export interface AttachedEnd {
 }
 
 /**
- * An agent attached to this corral process (run, up): its wrapper is our child, we are a
+ * An agent attached to this kraal process (run, up): its wrapper is our child, we are a
  * subreaper for its orphans, and the wrapper's parent-death pipe ends the group if we die.
  * Every signal goes to the group only while it is provably ours: while our wrapper child is
  * unreaped (alive or zombie, it holds the number), or while members of the group remain after

@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { MAX_DURATION_MS, parseDuration } from "../base/duration.ts";
-import { CorralError } from "../base/errors.ts";
+import { KraalError } from "../base/errors.ts";
 import { validateId } from "../handle/id.ts";
 import { DEFAULT_BACKOFF, type RestartPolicy, type RestartWhen } from "./restart.ts";
 import { DEFAULT_GRACE_MS } from "../lifecycle/terminate.ts";
 
-/** One agent of a corral.toml or Procfile, fully resolved. */
+/** One agent of a kraal.toml or Procfile, fully resolved. */
 export interface AgentSpec {
   name: string;
   argv: string[];
@@ -22,25 +22,25 @@ const RESTART_VALUES: RestartWhen[] = ["no", "on-failure", "always"];
 const DEFAULT_MAX_RESTARTS = 5;
 
 /** A configuration error, naming the file and, where it can be found, the line. Exit 2. */
-export class ConfigError extends CorralError {
+export class ConfigError extends KraalError {
   constructor(file: string, where: string, message: string, line?: number) {
     super("E_CONFIG", `${basename(file)}${line ? `:${line}` : ""}: ${where ? `${where}: ` : ""}${message}`, { exitCode: 2, facts: { file, line } });
     this.name = "ConfigError";
   }
 }
 
-/** The config file `up` reads: `-f FILE`, else corral.toml, else Procfile, in `cwd`. */
+/** The config file `up` reads: `-f FILE`, else kraal.toml, else Procfile, in `cwd`. */
 export function findConfig(cwd: string, file?: string): string {
   if (file) {
     const p = resolve(cwd, file);
-    if (!existsSync(p)) throw new CorralError("E_CONFIG", `no such file: ${file}`, { exitCode: 2 });
+    if (!existsSync(p)) throw new KraalError("E_CONFIG", `no such file: ${file}`, { exitCode: 2 });
     return p;
   }
-  for (const name of ["corral.toml", "Procfile"]) {
+  for (const name of ["kraal.toml", "Procfile"]) {
     const p = resolve(cwd, name);
     if (existsSync(p)) return p;
   }
-  throw new CorralError("E_CONFIG", `no corral.toml or Procfile in ${cwd}`, { exitCode: 2, hint: "give one with: corral up -f FILE" });
+  throw new KraalError("E_CONFIG", `no kraal.toml or Procfile in ${cwd}`, { exitCode: 2, hint: "give one with: kraal up -f FILE" });
 }
 
 export function loadConfig(path: string): AgentSpec[] {
@@ -71,7 +71,7 @@ function keyLine(text: string, table: string, key: string): number | undefined {
   return lineOf(text, header);
 }
 
-/** Parses corral.toml with Bun's TOML parser, then checks every key and type. */
+/** Parses kraal.toml with Bun's TOML parser, then checks every key and type. */
 export function parseToml(text: string, path: string): AgentSpec[] {
   let doc: Record<string, unknown>;
   try {

@@ -21,7 +21,7 @@ export function prefixer(names: string[], opts: PrefixOptions): (name: string, l
 
 /**
  * Splits a byte stream into lines, keeping an unfinished last line until more arrives or the
- * stream ends. Very long lines are cut at `maxLine` characters so one agent cannot make corral
+ * stream ends. Very long lines are cut at `maxLine` characters so one agent cannot make kraal
  * buffer without bound.
  */
 export class LineSplitter {

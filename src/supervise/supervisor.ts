@@ -17,7 +17,7 @@ export interface SupervisedAgent {
 }
 
 /**
- * `corral up`'s own verified handle, at <state>/supervisor: its pid with the same identity
+ * `kraal up`'s own verified handle, at <state>/supervisor: its pid with the same identity
  * fields as an agent handle (start time, boot id, host, uid), so `down` signals it only after
  * proving it is still that process. Rewritten atomically on every agent state change.
  */

@@ -1,7 +1,9 @@
+// Layer supervise/: kraal processes that stay attached to their agents (run, up): attached
+// agents, the supervisor record, restart policy, config, output prefixes. Imports every layer but cli/.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { Attached, type StopSignal } from "./attached.ts";
 import type { AgentSpec } from "./config.ts";
-import { CorralError } from "../base/errors.ts";
+import { KraalError } from "../base/errors.ts";
 import { describeExit, type ExitStatus } from "../base/exit-status.ts";
 import { encodeId } from "../handle/id.ts";
 import { inspect } from "../handle/inspect.ts";
@@ -24,7 +26,7 @@ export interface UpResult {
 }
 
 export interface UpIO {
-  /** One line of an agent's output, or a corral event about it. */
+  /** One line of an agent's output, or a kraal event about it. */
   print(name: string, text: string): void;
 }
 
@@ -54,9 +56,9 @@ async function pump(stream: ReadableStream<Uint8Array>, name: string, logFd: num
 }
 
 /**
- * `corral up`: starts every agent as an attached owned handle (the parent-death pipe ends them
+ * `kraal up`: starts every agent as an attached owned handle (the parent-death pipe ends them
  * all if this process is SIGKILLed), shows their output with prefixes, restarts them by policy,
- * and on SIGINT/SIGTERM/SIGHUP (or `corral down`) stops them all in parallel: TERM, grace, KILL;
+ * and on SIGINT/SIGTERM/SIGHUP (or `kraal down`) stops them all in parallel: TERM, grace, KILL;
  * a second SIGINT skips the grace. Keeps <state>/supervisor current for `ps` and `down`.
  */
 export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: string, io: UpIO): Promise<UpResult> {
@@ -67,13 +69,13 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   try {
     const other = readSupervisor(l);
     if (other?.alive) {
-      throw new CorralError("E_RUNNING", `corral up is already running here (pid ${other.record.pid})`, { hint: "stop it first with: corral down" });
+      throw new KraalError("E_RUNNING", `kraal up is already running here (pid ${other.record.pid})`, { hint: "stop it first with: kraal down" });
     }
     writeSupervisor(l, record);
   } finally {
     lock.release();
   }
-  const event = (name: string, text: string) => io.print(name, `[corral] ${text}`);
+  const event = (name: string, text: string) => io.print(name, `[kraal] ${text}`);
   const save = () => writeSupervisor(l, record);
   const setState = (spec: AgentSpec, s: Partial<SupervisedAgent>) => {
     record.agents[spec.name] = { ...(record.agents[spec.name] ?? { state: "running", restarts: 0, argv: spec.argv, cwd: spec.cwd }), ...s };
@@ -125,7 +127,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       try {
         const started = await spawnAgent(l, {
           id: spec.name, argv: spec.argv, cwd: spec.cwd, graceMs: spec.graceMs, mode: "up", restarts,
-          env: agentEnv(process.env, { ...spec.env, CORRAL_AGENT_ID: spec.name, CORRAL_RESTARTS: String(restarts) }),
+          env: agentEnv(process.env, { ...spec.env, KRAAL_AGENT_ID: spec.name, KRAAL_RESTARTS: String(restarts) }),
           attached: { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
           rotateLog: restarts === 0,
         });
@@ -172,7 +174,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   try {
     const results = await Promise.all(specs.map(lifecycle));
     const ran = results.filter((r) => r !== "skipped");
-    if (ran.length === 0 && !stoppedBy) throw new CorralError("E_NOTHING", "no agent was started (all are already running)");
+    if (ran.length === 0 && !stoppedBy) throw new KraalError("E_NOTHING", "no agent was started (all are already running)");
     const allSucceeded = ran.every((r) => r !== "failed" && r.exitCode === 0);
     return { stoppedBy, allSucceeded };
   } finally {
@@ -182,7 +184,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
 }
 
 /**
- * `corral down`: SIGTERM to the running `up` through its verified handle (re-checked right
+ * `kraal down`: SIGTERM to the running `up` through its verified handle (re-checked right
  * before the signal), then waits until it has stopped its agents and exited.
  */
 export async function stopSupervisor(l: Layout, timeoutMs: number): Promise<{ result: "none" | "stopped" | "timeout"; pid?: number }> {

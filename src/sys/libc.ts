@@ -1,4 +1,6 @@
-import { CorralError } from "../base/errors.ts";
+// Layer sys/: bindings to the kernel and C library that Bun does not expose (bun:ffi: flock, prctl,
+// waitpid). Imports only base/.
+import { KraalError } from "../base/errors.ts";
 
 /** glibc first; musl's name differs per architecture. */
 const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"];
@@ -13,7 +15,7 @@ let libc: Libc | undefined;
 
 /**
  * The few C library calls Bun does not expose, loaded through bun:ffi on first use (read-only
- * commands never pay for it). Throws a CorralError if no C library can be loaded.
+ * commands never pay for it). Throws a KraalError if no C library can be loaded.
  */
 export function loadLibc(): Libc {
   if (libc) return libc;
@@ -29,7 +31,7 @@ export function loadLibc(): Libc {
       return libc;
     } catch {}
   }
-  throw new CorralError("E_NO_LIBC", "cannot load the C library through bun:ffi");
+  throw new KraalError("E_NO_LIBC", "cannot load the C library through bun:ffi");
 }
 
 const PR_SET_CHILD_SUBREAPER = 36;

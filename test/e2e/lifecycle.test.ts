@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { corral, fixture, isDeadOrZombie, isRunning, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
+import { kraal, fixture, isDeadOrZombie, isRunning, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
 const t = useTempState();
 
-const run = (...args: string[]) => corral(args, { env: t.env, cwd: t.dir });
+const run = (...args: string[]) => kraal(args, { env: t.env, cwd: t.dir });
 const psJson = (...extra: string[]) => JSON.parse(run("ps", "--json", ...extra).stdout) as Record<string, any>[];
 
 describe("spawn", () => {
@@ -37,9 +37,9 @@ describe("spawn", () => {
 
   test("--cwd and --env reach the agent; Bun's control variables do not", async () => {
     const out = join(t.dir, "env");
-    // (BUN_BE_BUN cannot be tested here: it turns corral itself into the bun CLI; see spawner.test.ts.)
+    // (BUN_BE_BUN cannot be tested here: it turns kraal itself into the bun CLI; see spawner.test.ts.)
     const env = { ...t.env, BUN_OPTIONS: "--smol" };
-    const r = corral(["spawn", "e", "--cwd", "/tmp", "--env", "A=1", "--env", "B=x=y", "--", "sh", "-c", `echo "$PWD $A $B \${BUN_OPTIONS:-none} $CORRAL_AGENT_ID" > ${out}`], { env, cwd: t.dir });
+    const r = kraal(["spawn", "e", "--cwd", "/tmp", "--env", "A=1", "--env", "B=x=y", "--", "sh", "-c", `echo "$PWD $A $B \${BUN_OPTIONS:-none} $KRAAL_AGENT_ID" > ${out}`], { env, cwd: t.dir });
     expect(r.code).toBe(0);
     expect(String(await waitUntil(() => existsSync(out) && readFileSync(out, "utf8"))).trim()).toBe("/tmp 1 x=y none e");
   });
@@ -188,7 +188,7 @@ describe("ps, status, logs", () => {
 
   test("ps piped into a closed reader does not crash", () => {
     for (let i = 0; i < 3; i++) spawnOk(t, `p${i}`, ["sleep", "30"]);
-    const r = Bun.spawnSync(["sh", "-c", `"$0" ps | head -c 1 >/dev/null; echo "status=\${PIPESTATUS:-$?}"`, join(import.meta.dir, "../../dist/corral")], { env: t.env, stderr: "pipe" });
+    const r = Bun.spawnSync(["sh", "-c", `"$0" ps | head -c 1 >/dev/null; echo "status=\${PIPESTATUS:-$?}"`, join(import.meta.dir, "../../dist/kraal")], { env: t.env, stderr: "pipe" });
     expect(r.stderr.toString()).not.toContain("EPIPE");
   });
 });

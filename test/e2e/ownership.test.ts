@@ -5,21 +5,21 @@ import { join } from "node:path";
 import { serializeHandle } from "../../src/handle/handle.ts";
 import { ensureLayout } from "../../src/handle/state.ts";
 import { readStat } from "../../src/handle/probes.ts";
-import { corral, corralAsync, fixture, isDeadOrZombie, isRunning, readyPid, sampleHandle, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
+import { kraal, kraalAsync, fixture, isDeadOrZombie, isRunning, readyPid, sampleHandle, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
 const t = useTempState();
 
-const run = (...args: string[]) => corral(args, { env: t.env, cwd: t.dir });
+const run = (...args: string[]) => kraal(args, { env: t.env, cwd: t.dir });
 const bootId = () => readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
 
-/** An innocent bystander: a detached process (its own group) that corral never started. */
+/** An innocent bystander: a detached process (its own group) that kraal never started. */
 function innocent(): number {
   const p = Bun.spawn(["sleep", "1000"], { detached: true, stdio: ["ignore", "ignore", "ignore"] });
   p.unref();
   return track(p.pid);
 }
 
-/** A handle that names `pgid` as if corral had started it, with fields overridden. */
+/** A handle that names `pgid` as if kraal had started it, with fields overridden. */
 function plantHandle(id: string, pgid: number, over: Record<string, unknown> = {}): string {
   ensureLayout(t.layout);
   const st = readStat(pgid);
@@ -57,7 +57,7 @@ describe("PID reuse, for real", () => {
     const handle = join(t.layout.pids, "victim");
     const saved = join(t.dir, "victim.handle");
     copyFileSync(handle, saved);
-    // End the group behind corral's back; wait until the kernel has freed the number.
+    // End the group behind kraal's back; wait until the kernel has freed the number.
     process.kill(-pgid, "SIGKILL");
     await waitUntil(() => {
       try {
@@ -85,7 +85,7 @@ describe("PID reuse, for real", () => {
   });
 });
 
-describe("handles corral cannot prove are its own", () => {
+describe("handles kraal cannot prove are its own", () => {
   test("a legacy bare-pgid handle is unverified: listed, never swept, killed only with --force", () => {
     const pid = innocent();
     ensureLayout(t.layout);
@@ -162,7 +162,7 @@ describe("corrupt entries", () => {
     utimesSync(p(".tmp.x.1"), new Date(0), new Date(0));
     writeFileSync(p(".tmp.y.2"), "in progress"); // a fresh temp file is a write in progress: ignored
 
-    const ps = Bun.spawnSync([join(import.meta.dir, "../../dist/corral"), "ps", "--json"], { env: t.env, timeout: 10_000 });
+    const ps = Bun.spawnSync([join(import.meta.dir, "../../dist/kraal"), "ps", "--json"], { env: t.env, timeout: 10_000 });
     expect(ps.exitCode).toBe(0);
     const rows = JSON.parse(ps.stdout.toString()) as { id: string; state: string }[];
     const corrupt = rows.filter((r) => r.state === "corrupt").map((r) => r.id).sort();
@@ -190,7 +190,7 @@ describe("corrupt entries", () => {
 
 describe("concurrency", () => {
   test("concurrent spawns of one id race to exactly one winner", async () => {
-    const runs = await Promise.all(Array.from({ length: 8 }, () => corralAsync(["spawn", "same", "--json", "--", "sleep", "1000"], { env: t.env })));
+    const runs = await Promise.all(Array.from({ length: 8 }, () => kraalAsync(["spawn", "same", "--json", "--", "sleep", "1000"], { env: t.env })));
     const winners = runs.filter((r) => r.code === 0);
     expect(winners).toHaveLength(1);
     track(JSON.parse(winners[0]!.stdout).pgid);
@@ -202,7 +202,7 @@ describe("concurrency", () => {
   });
 
   test("spawns of different ids in parallel all succeed (the lock is not inherited by agents)", async () => {
-    const runs = await Promise.all(Array.from({ length: 6 }, (_, i) => corralAsync(["spawn", `p${i}`, "--json", "--", "sleep", "1000"], { env: t.env })));
+    const runs = await Promise.all(Array.from({ length: 6 }, (_, i) => kraalAsync(["spawn", `p${i}`, "--json", "--", "sleep", "1000"], { env: t.env })));
     for (const r of runs) {
       expect(r.code).toBe(0);
       track(JSON.parse(r.stdout).pgid);
@@ -220,7 +220,7 @@ describe("an agent never runs untracked", () => {
       ensureLayout({ ...t.layout, pids: join(state, "pids"), exits: join(state, "exits"), logs: join(state, "logs") });
       Bun.spawnSync(["sh", "-c", `cat /dev/zero > ${mnt}/fill`]); // ENOSPC: the filesystem is now full
       const marker = join(t.dir, "agent-ran");
-      const r = corral(["--dir", state, "spawn", "x", "--", "sh", "-c", `touch ${marker}; sleep 1000`], { env: t.env });
+      const r = kraal(["--dir", state, "spawn", "x", "--", "sh", "-c", `touch ${marker}; sleep 1000`], { env: t.env });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("cannot write its handle");
       expect(readdirSync(join(state, "pids"))).toEqual([]);
@@ -235,7 +235,7 @@ describe("an agent never runs untracked", () => {
 describe("a group that will not die", () => {
   const freezer = "/sys/fs/cgroup/freezer";
   test.skipIf(!existsSync(join(freezer, "cgroup.procs")) || process.getuid!() !== 0)("kill exits 1, says so, and keeps the handle", async () => {
-    const cg = join(freezer, `corral-test-${process.pid}`);
+    const cg = join(freezer, `kraal-test-${process.pid}`);
     mkdirSync(cg);
     try {
       const pgid = spawnOk(t, "frozen", [fixture("forever.sh"), join(t.dir, "r")]);

@@ -1,13 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, corral, fixture, isDeadOrZombie, readyPid, track, waitUntil, useTempState } from "../helpers.ts";
+import { BIN, kraal, fixture, isDeadOrZombie, readyPid, track, waitUntil, useTempState } from "../helpers.ts";
 
 const t = useTempState();
 
-const run = (...args: string[]) => corral(args, { env: t.env, cwd: t.dir });
+const run = (...args: string[]) => kraal(args, { env: t.env, cwd: t.dir });
 
-/** Starts `corral run` in the background (its own group, so a test can signal it alone). */
+/** Starts `kraal run` in the background (its own group, so a test can signal it alone). */
 function startRun(args: string[]) {
   const p = Bun.spawn([BIN, "run", ...args], { env: t.env, cwd: t.dir, stdout: "pipe", stderr: "pipe", detached: true });
   track(p.pid);
@@ -15,7 +15,7 @@ function startRun(args: string[]) {
   return { proc: p, stderr };
 }
 
-describe("corral run: exit status", () => {
+describe("kraal run: exit status", () => {
   test("passes the command's own code through, and its output", () => {
     const r = run("run", "--", fixture("exit-with.sh"), "42");
     expect(r.code).toBe(42);
@@ -29,16 +29,16 @@ describe("corral run: exit status", () => {
     expect(run("run", "--", fixture("exit-with.sh"), "0", "KILL").code).toBe(137);
   });
 
-  test("127 when the command is not found, 126 when it cannot be executed, 125 when corral fails", () => {
+  test("127 when the command is not found, 126 when it cannot be executed, 125 when kraal fails", () => {
     const nf = run("run", "--", "no-such-command-xyz");
     expect(nf.code).toBe(127);
-    expect(nf.stderr).toBe("corral: error: command not found: no-such-command-xyz\n");
+    expect(nf.stderr).toBe("kraal: error: command not found: no-such-command-xyz\n");
     expect(run("run", "--", join(import.meta.dir, "../helpers.ts")).code).toBe(126);
     expect(run("run").code).toBe(125);
     expect(run("run", "--timeout", "soon", "--", "true").code).toBe(125);
   });
 
-  test("the run is visible to corral ps from another shell while it runs, then in history", async () => {
+  test("the run is visible to kraal ps from another shell while it runs, then in history", async () => {
     const r = startRun(["--name", "ci-step", "--", fixture("forever.sh"), join(t.dir, "ready")]);
     await readyPid(join(t.dir, "ready"));
     const rows = JSON.parse(run("ps", "--json").stdout);
@@ -49,7 +49,7 @@ describe("corral run: exit status", () => {
   });
 });
 
-describe("corral run: nothing outlives the step", () => {
+describe("kraal run: nothing outlives the step", () => {
   test("a background process left behind is ended, and the user is told", async () => {
     const gc = join(t.dir, "gc");
     const r = run("run", "--", fixture("grandchild.sh"), gc, "exit");
@@ -72,9 +72,9 @@ describe("corral run: nothing outlives the step", () => {
   });
 });
 
-describe("corral run: signals", () => {
+describe("kraal run: signals", () => {
   for (const [sig, status] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
-    test(`${sig} is forwarded to the whole group, then corral exits ${status}`, async () => {
+    test(`${sig} is forwarded to the whole group, then kraal exits ${status}`, async () => {
       const r = startRun(["--", fixture("grandchild.sh"), join(t.dir, "gc")]);
       const grandchild = await readyPid(join(t.dir, "gc"));
       r.proc.kill(sig);
@@ -95,7 +95,7 @@ describe("corral run: signals", () => {
     expect(isDeadOrZombie(pid)).toBe(true);
   });
 
-  test("if corral itself is SIGKILLed, the group still dies within about a second", async () => {
+  test("if kraal itself is SIGKILLed, the group still dies within about a second", async () => {
     const r = startRun(["--", fixture("grandchild.sh"), join(t.dir, "gc")]);
     const grandchild = await readyPid(join(t.dir, "gc"));
     const killedAt = performance.now();

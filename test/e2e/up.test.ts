@@ -1,20 +1,20 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, corral, fixture, isDeadOrZombie, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
+import { BIN, kraal, fixture, isDeadOrZombie, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
 const t = useTempState();
 
-const run = (...args: string[]) => corral(args, { env: t.env, cwd: t.dir });
+const run = (...args: string[]) => kraal(args, { env: t.env, cwd: t.dir });
 const psJson = (...a: string[]) => JSON.parse(run("ps", "--json", ...a).stdout) as Record<string, any>[];
 
-function config(text: string, name = "corral.toml"): string {
+function config(text: string, name = "kraal.toml"): string {
   const p = join(t.dir, name);
   writeFileSync(p, text);
   return p;
 }
 
-/** `corral up` in the background, in its own group so a test can signal it alone. */
+/** `kraal up` in the background, in its own group so a test can signal it alone. */
 function startUp(args: string[] = []) {
   const p = Bun.spawn([BIN, "up", ...args], { env: t.env, cwd: t.dir, stdout: "pipe", stderr: "pipe", detached: true });
   track(p.pid);
@@ -23,7 +23,7 @@ function startUp(args: string[] = []) {
 
 const forever = (id: string) => `[agents.${id}]\ncmd = ["${fixture("forever.sh")}", "${join("READY", id)}"]\n`;
 
-describe("corral up", () => {
+describe("kraal up", () => {
   test("runs every agent with prefixed output, logs each, and exits 0 when all succeed", () => {
     config(`[agents.alpha]\ncmd = "echo one; echo two >&2"\n\n[agents.beta-long]\ncmd = ["sh", "-c", "echo three"]\n`);
     const r = run("up");
@@ -41,7 +41,7 @@ describe("corral up", () => {
     config(`[agents.bad]\ncmd = "exit 3"\n[agents.good]\ncmd = "true"\n`);
     const r = run("up", "--timestamps");
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^\d\d:\d\d:\d\d\.\d{3} bad  \| \[corral\] exited \(exit 3\)$/m);
+    expect(r.stdout).toMatch(/^\d\d:\d\d:\d\d\.\d{3} bad  \| \[kraal\] exited \(exit 3\)$/m);
   });
 
   test("reads a Procfile, and only the agents named", () => {
@@ -57,7 +57,7 @@ describe("corral up", () => {
     config(`[agents.a]\ncmd = "true"\nrestart = "sometimes"\n`);
     const r = run("up");
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('corral: error: corral.toml:3: agents.a.restart: expected one of no, on-failure, always, got "sometimes"\n');
+    expect(r.stderr).toBe('kraal: error: kraal.toml:3: agents.a.restart: expected one of no, on-failure, always, got "sometimes"\n');
     config("web: a\nweb: b\n", "Procfile");
     expect(run("up", "-f", "Procfile").stderr).toContain("Procfile:2: web: duplicate name (first on line 1)");
     expect(run("up", "-f", "missing.toml").code).toBe(2);
@@ -71,11 +71,11 @@ describe("corral up", () => {
     expect(bad).toMatchObject({ restarts: 2, exitCode: 1 });
     expect(run("status", "bad").code).toBe(3);
     expect(psJson().find((x) => x.id === "keeper")).toMatchObject({ state: "running" });
-    expect(run("down")).toMatchObject({ code: 0, stdout: `stopped corral up (pid ${up.proc.pid})\n` });
+    expect(run("down")).toMatchObject({ code: 0, stdout: `stopped kraal up (pid ${up.proc.pid})\n` });
     expect(await up.proc.exited).toBe(143);
     const out = await up.stdout;
-    expect(out).toContain("bad    | [corral] exited (exit 1); restarting in");
-    expect(out).toContain("bad    | [corral] exited (exit 1); gave up after 2 restarts");
+    expect(out).toContain("bad    | [kraal] exited (exit 1); restarting in");
+    expect(out).toContain("bad    | [kraal] exited (exit 1); gave up after 2 restarts");
     expect(psJson()).toEqual([]);
   });
 
@@ -88,7 +88,7 @@ describe("corral up", () => {
   });
 
   test("restart = always restarts even a clean exit", async () => {
-    config(`[agents.again]\ncmd = "echo run $CORRAL_RESTARTS"\nrestart = "always"\nmax_restarts = 2\nbackoff = "10ms"\n`);
+    config(`[agents.again]\ncmd = "echo run $KRAAL_RESTARTS"\nrestart = "always"\nmax_restarts = 2\nbackoff = "10ms"\n`);
     const r = run("up");
     expect(r.code).toBe(1); // gave up: always means it was never supposed to end
     for (const n of [0, 1, 2]) expect(r.stdout).toContain(`again | run ${n}`);
@@ -132,19 +132,19 @@ describe("corral up", () => {
     spawnOk(t, "web", ["sleep", "1000"]);
     config(`[agents.web]\ncmd = "echo second copy"\n[agents.job]\ncmd = "true"\n`);
     const r = run("up");
-    expect(r.stdout).toContain("web | [corral] already running (pgid");
+    expect(r.stdout).toContain("web | [kraal] already running (pgid");
     expect(r.stdout).not.toContain("second copy");
     expect(psJson().find((x) => x.id === "web")).toMatchObject({ state: "running" });
   });
 
   test("a second up in the same state directory is refused; down with nothing up is a no-op", async () => {
-    expect(run("down")).toMatchObject({ code: 0, stderr: "corral: no corral up is running here\n" });
+    expect(run("down")).toMatchObject({ code: 0, stderr: "kraal: no kraal up is running here\n" });
     config(forever("only").replaceAll("READY", t.dir));
     const up = startUp();
     await readyPid(join(t.dir, "only"));
     const second = run("up");
     expect(second.code).toBe(1);
-    expect(second.stderr).toContain(`corral up is already running here (pid ${up.proc.pid})`);
+    expect(second.stderr).toContain(`kraal up is already running here (pid ${up.proc.pid})`);
     expect(run("down").code).toBe(0);
     await up.proc.exited;
   });

@@ -48,7 +48,7 @@ describe("handle records", () => {
 });
 
 describe("reading entries of pids/", () => {
-  const dir = mkdtempSync(join(tmpdir(), "corral-handle-"));
+  const dir = mkdtempSync(join(tmpdir(), "kraal-handle-"));
   writeFileSync(join(dir, "good"), serializeHandle(sampleHandle()));
   writeFileSync(join(dir, "huge"), "x".repeat(MAX_HANDLE_BYTES + 1));
   mkdirSync(join(dir, "adir"));
@@ -74,7 +74,7 @@ describe("reading entries of pids/", () => {
   });
 
   test("atomic writes leave no temp file behind", () => {
-    const d = mkdtempSync(join(tmpdir(), "corral-atomic-"));
+    const d = mkdtempSync(join(tmpdir(), "kraal-atomic-"));
     writeFileAtomic(d, "x", "one");
     writeFileAtomic(d, "x", "two");
     expect(readdirSync(d)).toEqual(["x"]);

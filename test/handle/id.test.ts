@@ -64,7 +64,7 @@ describe("agent ids", () => {
     expect(() => validateId("x".repeat(128))).not.toThrow();
   });
 
-  test("names corral would not write decode to null", () => {
+  test("names kraal would not write decode to null", () => {
     for (const name of ["", ".hidden", "a%2f", "a%ZZ", "%41", "a b", "~", "~!!", "a/b", "%0A", `~${Buffer.from("a").toString("base64url")}`]) {
       expect(decodeId(name)).toBeNull();
     }

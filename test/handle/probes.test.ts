@@ -23,7 +23,7 @@ describe("/proc/<pid>/stat parsing", () => {
   });
 
   test("reads a fake proc root, and the real one for this process", () => {
-    const root = mkdtempSync(join(tmpdir(), "corral-proc-"));
+    const root = mkdtempSync(join(tmpdir(), "kraal-proc-"));
     mkdirSync(join(root, "77"));
     writeFileSync(join(root, "77/stat"), statLine("fake", "R", 77, 5));
     mkdirSync(join(root, "sys/kernel/random"), { recursive: true });

@@ -10,7 +10,7 @@ import { ensureLayout, layoutOf } from "../../src/handle/state.ts";
 import { sampleHandle } from "../helpers.ts";
 
 describe("retiring handles", () => {
-  const l = layoutOf(mkdtempSync(join(tmpdir(), "corral-retire-")));
+  const l = layoutOf(mkdtempSync(join(tmpdir(), "kraal-retire-")));
   ensureLayout(l);
   const stale = sampleHandle({ bootId: "earlier-boot", host: hostname(), uid: process.getuid!() });
 

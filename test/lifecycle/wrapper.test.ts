@@ -18,7 +18,7 @@ function startWrapper(dir: string, argv: string[], mode: "detached" | "attached"
 
 describe("the wrapper", () => {
   test("if the spawner dies before the go-ahead, the agent never starts", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "corral-wrap-"));
+    const dir = mkdtempSync(join(tmpdir(), "kraal-wrap-"));
     const { proc, go } = startWrapper(dir, ["sh", "-c", `touch ${dir}/ran`]);
     closeSync(go); // what the kernel does for a spawner that dies
     expect(await proc.exited).toBe(125);
@@ -27,7 +27,7 @@ describe("the wrapper", () => {
   });
 
   test("after the go-ahead it runs the agent and records its status with its own pid", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "corral-wrap-"));
+    const dir = mkdtempSync(join(tmpdir(), "kraal-wrap-"));
     const { proc, go } = startWrapper(dir, ["sh", "-c", "exit 9"]);
     writeSync(go, "go\n");
     closeSync(go);
@@ -36,7 +36,7 @@ describe("the wrapper", () => {
   });
 
   test("survives a TERM aimed at it alone, so it lives exactly as long as its agent", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "corral-wrap-"));
+    const dir = mkdtempSync(join(tmpdir(), "kraal-wrap-"));
     const { proc, go } = startWrapper(dir, ["sh", "-c", `echo $$ > ${dir}/agent; exec sleep 1000`]);
     writeSync(go, "go\n");
     closeSync(go);
@@ -51,7 +51,7 @@ describe("the wrapper", () => {
   });
 
   test("attached: exits with the agent's status, leaving leftovers to its supervisor", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "corral-wrap-"));
+    const dir = mkdtempSync(join(tmpdir(), "kraal-wrap-"));
     const { proc, go } = startWrapper(dir, ["sh", "-c", "exit 4"], "attached");
     writeSync(go, "go\n");
     closeSync(go);
@@ -59,7 +59,7 @@ describe("the wrapper", () => {
   });
 
   test("attached: when the supervisor's pipe closes, the whole group dies, TERM-ignoring members included", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "corral-wrap-"));
+    const dir = mkdtempSync(join(tmpdir(), "kraal-wrap-"));
     const { proc, go, death } = startWrapper(dir, ["sh", "-c", `trap '' TERM; echo $$ > ${dir}/agent; while :; do sleep 1; done`], "attached");
     writeSync(go, "go\n");
     closeSync(go);

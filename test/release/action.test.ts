@@ -10,7 +10,7 @@ const server = useReleaseServer();
 
 /** A simulated runner: RUNNER_TEMP and the file-command files GitHub provides. */
 function runner() {
-  const dir = mkdtempSync(join(tmpdir(), "corral-runner-"));
+  const dir = mkdtempSync(join(tmpdir(), "kraal-runner-"));
   const files = Object.fromEntries(["GITHUB_PATH", "GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STATE"].map((k) => [k, join(dir, k.toLowerCase())]));
   for (const f of Object.values(files)) writeFileSync(f, "");
   return { dir, files, env: { PATH: process.env.PATH!, HOME: dir, RUNNER_TEMP: join(dir, "temp"), GITHUB_ACTIONS: "true", ...files } as Record<string, string> };
@@ -33,23 +33,23 @@ describe("the GitHub Action", () => {
     expect(yml).toContain("post-if: always()");
   });
 
-  test("main installs and verifies corral, puts it on PATH, and shares one CORRAL_DIR", async () => {
+  test("main installs and verifies kraal, puts it on PATH, and shares one KRAAL_DIR", async () => {
     const r = runner();
     const main = await node("main.mjs", { ...r.env, "INPUT_DOWNLOAD-URL": server.url, INPUT_VERSION: "" });
     expect(main.code).toBe(0);
-    const binDir = join(r.env.RUNNER_TEMP!, "corral/bin");
+    const binDir = join(r.env.RUNNER_TEMP!, "kraal/bin");
     expect(readFileSync(r.files.GITHUB_PATH!, "utf8")).toBe(`${binDir}\n`);
-    expect(kv(r.files.GITHUB_ENV!)).toEqual({ CORRAL_DIR: join(r.env.RUNNER_TEMP!, "corral/state") });
-    expect(kv(r.files.GITHUB_OUTPUT!)).toMatchObject({ version: pkg.version, path: join(binDir, "corral") });
-    expect(kv(r.files.GITHUB_STATE!)).toMatchObject({ bin: join(binDir, "corral") });
+    expect(kv(r.files.GITHUB_ENV!)).toEqual({ KRAAL_DIR: join(r.env.RUNNER_TEMP!, "kraal/state") });
+    expect(kv(r.files.GITHUB_OUTPUT!)).toMatchObject({ version: pkg.version, path: join(binDir, "kraal") });
+    expect(kv(r.files.GITHUB_STATE!)).toMatchObject({ bin: join(binDir, "kraal") });
   });
 
   test("main refuses a tampered download", async () => {
     const r = runner();
     const main = await node("main.mjs", { ...r.env, "INPUT_DOWNLOAD-URL": server.url, INPUT_VERSION: "6.6.6" });
     expect(main.code).toBe(1);
-    expect(main.out).toContain("::error::corral: checksum mismatch");
-    expect(existsSync(join(r.env.RUNNER_TEMP!, "corral/bin/corral"))).toBe(false);
+    expect(main.out).toContain("::error::kraal: checksum mismatch");
+    expect(existsSync(join(r.env.RUNNER_TEMP!, "kraal/bin/kraal"))).toBe(false);
     expect(readFileSync(r.files.GITHUB_PATH!, "utf8")).toBe("");
   });
 
@@ -57,14 +57,14 @@ describe("the GitHub Action", () => {
     const r = runner();
     await node("main.mjs", { ...r.env, "INPUT_DOWNLOAD-URL": server.url });
     const state = kv(r.files.GITHUB_STATE!);
-    const env = { ...r.env, CORRAL_DIR: state.dir! };
+    const env = { ...r.env, KRAAL_DIR: state.dir! };
     const spawned = Bun.spawnSync([state.bin!, "spawn", "forgotten-server", "--json", "--", "sleep", "600"], { env });
     const pgid = track(JSON.parse(spawned.stdout.toString()).pgid);
     const post = await node("post.mjs", { ...r.env, STATE_bin: state.bin!, STATE_dir: state.dir!, INPUT_GRACE: "300ms", "INPUT_FAIL-ON-LEAK": "true" });
     expect(post.code).toBe(1);
-    expect(post.out).toContain("::warning::corral: 1 agent(s) still running at the end of the job");
+    expect(post.out).toContain("::warning::kraal: 1 agent(s) still running at the end of the job");
     expect(post.out).toContain("forgotten-server");
-    expect(post.out).toContain("::error::corral: 1 agent(s) leaked");
+    expect(post.out).toContain("::error::kraal: 1 agent(s) leaked");
     expect(isDeadOrZombie(pgid)).toBe(true);
   });
 
@@ -75,7 +75,7 @@ describe("the GitHub Action", () => {
     const clean = await node("post.mjs", { ...r.env, STATE_bin: state.bin!, STATE_dir: state.dir!, "INPUT_FAIL-ON-LEAK": "true" });
     expect(clean).toMatchObject({ code: 0 });
     expect(clean.out).toContain("nothing was left running");
-    const spawned = Bun.spawnSync([state.bin!, "spawn", "bg", "--json", "--", "sleep", "600"], { env: { ...r.env, CORRAL_DIR: state.dir! } });
+    const spawned = Bun.spawnSync([state.bin!, "spawn", "bg", "--json", "--", "sleep", "600"], { env: { ...r.env, KRAAL_DIR: state.dir! } });
     const pgid = track(JSON.parse(spawned.stdout.toString()).pgid);
     const lenient = await node("post.mjs", { ...r.env, STATE_bin: state.bin!, STATE_dir: state.dir! });
     expect(lenient.code).toBe(0);

@@ -11,47 +11,47 @@ const server = useReleaseServer();
 
 /** Runs the installer asynchronously: the release server lives in this process and must keep serving. */
 async function install(shell: string, home: string, args: string[] = [], extra: Record<string, string> = {}) {
-  const env: Record<string, string> = { PATH: process.env.PATH!, HOME: home, CORRAL_DOWNLOAD_URL: server.url, ...extra };
+  const env: Record<string, string> = { PATH: process.env.PATH!, HOME: home, KRAAL_DOWNLOAD_URL: server.url, ...extra };
   const p = Bun.spawn([shell, INSTALLER, ...args], { env, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, out, err };
 }
-const bin = (home: string) => join(home, ".local/bin/corral");
+const bin = (home: string) => join(home, ".local/bin/kraal");
 const versionOf = (path: string) => Bun.spawnSync([path, "--version"]).stdout.toString().trim();
 
 for (const shell of ["dash", "bash"]) {
   describe(`install.sh under ${shell}`, () => {
     test("a fresh install verifies, installs the latest release, and prints the PATH line", async () => {
-      const home = mkdtempSync(join(tmpdir(), "corral-home-"));
+      const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
       const r = await install(shell, home);
       expect(r.code).toBe(0);
-      expect(r.err).toContain(`installed corral ${pkg.version} to ${bin(home)}`);
+      expect(r.err).toContain(`installed kraal ${pkg.version} to ${bin(home)}`);
       expect(r.err).toContain(`export PATH="${join(home, ".local/bin")}:$PATH"`);
-      expect(versionOf(bin(home))).toStartWith(`corral ${pkg.version} `);
+      expect(versionOf(bin(home))).toStartWith(`kraal ${pkg.version} `);
     });
 
     test("re-running is idempotent; --force reinstalls", async () => {
-      const home = mkdtempSync(join(tmpdir(), "corral-home-"));
+      const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
       await install(shell, home);
       const before = statSync(bin(home)).ino;
       const again = await install(shell, home);
       expect(again.code).toBe(0);
-      expect(again.err).toContain(`corral ${pkg.version} is already installed`);
+      expect(again.err).toContain(`kraal ${pkg.version} is already installed`);
       expect(statSync(bin(home)).ino).toBe(before);
       expect((await install(shell, home, ["--force"])).code).toBe(0);
       expect(statSync(bin(home)).ino).not.toBe(before);
     });
 
-    test("--version and CORRAL_VERSION pick a release", async () => {
-      const home = mkdtempSync(join(tmpdir(), "corral-home-"));
+    test("--version and KRAAL_VERSION pick a release", async () => {
+      const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
       expect((await install(shell, home, ["--version", "0.0.9"])).code).toBe(0);
-      expect(versionOf(bin(home))).toBe("corral 0.0.9 (stand-in)");
-      expect((await install(shell, home, [], { CORRAL_VERSION: `v${pkg.version}` })).code).toBe(0);
-      expect(versionOf(bin(home))).toStartWith(`corral ${pkg.version} `);
+      expect(versionOf(bin(home))).toBe("kraal 0.0.9 (stand-in)");
+      expect((await install(shell, home, [], { KRAAL_VERSION: `v${pkg.version}` })).code).toBe(0);
+      expect(versionOf(bin(home))).toStartWith(`kraal ${pkg.version} `);
     });
 
     test("a tampered tarball installs nothing and exits non-zero", async () => {
-      const home = mkdtempSync(join(tmpdir(), "corral-home-"));
+      const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
       const r = await install(shell, home, ["--version", "6.6.6"]);
       expect(r.code).toBe(1);
       expect(r.err).toContain("checksum mismatch");
@@ -59,24 +59,24 @@ for (const shell of ["dash", "bash"]) {
     });
 
     test("a missing checksum entry or a missing asset is a clear one-line error", async () => {
-      const home = mkdtempSync(join(tmpdir(), "corral-home-"));
+      const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
       const noSum = await install(shell, home, ["--version", "7.7.7"]);
       expect(noSum.code).toBe(1);
-      expect(noSum.err.trim().split("\n").at(-1)).toBe(`corral-install: error: SHA256SUMS has no entry for ${server.asset}; refusing to install`);
-      const noAsset = await install(shell, home, [], { CORRAL_TARGET: "linux-riscv64" });
+      expect(noSum.err.trim().split("\n").at(-1)).toBe(`kraal-install: error: SHA256SUMS has no entry for ${server.asset}; refusing to install`);
+      const noAsset = await install(shell, home, [], { KRAAL_TARGET: "linux-riscv64" });
       expect(noAsset.code).toBe(1);
       expect(noAsset.err).toContain("cannot download");
-      expect(noAsset.err).toContain("corral-linux-riscv64.tar.gz");
+      expect(noAsset.err).toContain("kraal-linux-riscv64.tar.gz");
       expect((await install(shell, home, ["--version", "9.9.9"])).code).toBe(1);
       expect(existsSync(bin(home))).toBe(false);
     });
 
     test("re-installing while the old binary is running works, and the old process carries on", async () => {
-      const home = mkdtempSync(join(tmpdir(), "corral-home-"));
+      const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
       await install(shell, home, ["--version", "0.0.9"]);
       await install(shell, home);
       const state = join(home, "state");
-      const running = Bun.spawn([bin(home), "run", "--", "sleep", "30"], { env: { ...process.env, CORRAL_DIR: state }, detached: true, stdout: "ignore", stderr: "ignore" });
+      const running = Bun.spawn([bin(home), "run", "--", "sleep", "30"], { env: { ...process.env, KRAAL_DIR: state }, detached: true, stdout: "ignore", stderr: "ignore" });
       track(running.pid);
       await waitUntil(() => existsSync(join(state, "pids")), { what: "the old binary to be running" });
       const r = await install(shell, home, ["--force"]);
@@ -87,14 +87,14 @@ for (const shell of ["dash", "bash"]) {
     });
 
     test("in GitHub Actions the directory is appended to $GITHUB_PATH", async () => {
-      const home = mkdtempSync(join(tmpdir(), "corral-home-"));
+      const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
       const ghPath = join(home, "github_path");
       expect((await install(shell, home, [], { GITHUB_ACTIONS: "true", GITHUB_PATH: ghPath })).code).toBe(0);
       expect(readFileSync(ghPath, "utf8")).toBe(`${join(home, ".local/bin")}\n`);
     });
 
     test("usage: --help exits 0, a bad flag exits 2", async () => {
-      const home = mkdtempSync(join(tmpdir(), "corral-home-"));
+      const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
       expect(await install(shell, home, ["--help"])).toMatchObject({ code: 0 });
       expect((await install(shell, home, ["--bogus"])).code).toBe(2);
       expect((await install(shell, home, ["--version"])).code).toBe(2);
@@ -104,10 +104,10 @@ for (const shell of ["dash", "bash"]) {
 
 test("a truncated download runs nothing", async () => {
   const text = readFileSync(INSTALLER, "utf8");
-  const home = mkdtempSync(join(tmpdir(), "corral-home-"));
+  const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
   for (const cut of [0.3, 0.6, 0.95]) {
     const partial = text.slice(0, Math.floor(text.length * cut));
-    const p = Bun.spawn(["dash", "-c", partial], { env: { PATH: process.env.PATH!, HOME: home, CORRAL_DOWNLOAD_URL: server.url }, stderr: "pipe" });
+    const p = Bun.spawn(["dash", "-c", partial], { env: { PATH: process.env.PATH!, HOME: home, KRAAL_DOWNLOAD_URL: server.url }, stderr: "pipe" });
     const err = await new Response(p.stderr).text();
     await p.exited;
     expect(err).not.toContain("downloading");

@@ -17,13 +17,13 @@ function sha256(path: string): string {
   return new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
 }
 
-/** A release holding a stand-in `corral` script that only reports `version`. */
+/** A release holding a stand-in `kraal` script that only reports `version`. */
 function fakeRelease(dir: string, asset: string, version: string): void {
-  const stage = mkdtempSync(join(tmpdir(), "corral-fake-"));
-  writeFileSync(join(stage, "corral"), `#!/bin/sh\necho "corral ${version} (stand-in)"\n`);
-  chmodSync(join(stage, "corral"), 0o755);
+  const stage = mkdtempSync(join(tmpdir(), "kraal-fake-"));
+  writeFileSync(join(stage, "kraal"), `#!/bin/sh\necho "kraal ${version} (stand-in)"\n`);
+  chmodSync(join(stage, "kraal"), 0o755);
   mkdirSync(dir, { recursive: true });
-  Bun.spawnSync(["tar", "-czf", join(dir, asset), "-C", stage, "corral"]);
+  Bun.spawnSync(["tar", "-czf", join(dir, asset), "-C", stage, "kraal"]);
   writeFileSync(join(dir, "SHA256SUMS"), `${sha256(join(dir, asset))}  ${asset}\n`);
 }
 
@@ -32,7 +32,7 @@ let building: Promise<string> | undefined;
 /** Builds the host release once per test process (the real binary, smoke-tested by the build). */
 export function hostRelease(): Promise<string> {
   building ??= (async () => {
-    const out = mkdtempSync(join(tmpdir(), "corral-release-"));
+    const out = mkdtempSync(join(tmpdir(), "kraal-release-"));
     await buildRelease({ targets: [hostTarget()], out });
     return out;
   })();
@@ -47,8 +47,8 @@ export function hostRelease(): Promise<string> {
  */
 export async function startReleaseServer(): Promise<ReleaseServer> {
   const real = await hostRelease();
-  const asset = `corral-${hostTarget()}.tar.gz`;
-  const root = mkdtempSync(join(tmpdir(), "corral-releases-"));
+  const asset = `kraal-${hostTarget()}.tar.gz`;
+  const root = mkdtempSync(join(tmpdir(), "kraal-releases-"));
   const dirs: Record<string, string> = { latest: real, [pkg.version]: real };
   dirs["0.0.9"] = join(root, "0.0.9");
   fakeRelease(dirs["0.0.9"], asset, "0.0.9");
@@ -59,7 +59,7 @@ export async function startReleaseServer(): Promise<ReleaseServer> {
   writeFileSync(join(dirs["6.6.6"], asset), tampered);
   dirs["7.7.7"] = join(root, "7.7.7");
   fakeRelease(dirs["7.7.7"], asset, "7.7.7");
-  writeFileSync(join(dirs["7.7.7"], "SHA256SUMS"), `${"0".repeat(64)}  corral-some-other-target.tar.gz\n`);
+  writeFileSync(join(dirs["7.7.7"], "SHA256SUMS"), `${"0".repeat(64)}  kraal-some-other-target.tar.gz\n`);
   copyFileSync(join(real, "SHA256SUMS"), join(root, "SHA256SUMS.latest"));
 
   const server = Bun.serve({

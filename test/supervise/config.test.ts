@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, parseProcfile, parseToml } from "../../src/supervise/config.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "corral-config-"));
-const toml = (text: string) => parseToml(text, join(dir, "corral.toml"));
+const dir = mkdtempSync(join(tmpdir(), "kraal-config-"));
+const toml = (text: string) => parseToml(text, join(dir, "kraal.toml"));
 const err = (text: string) => {
   try {
     toml(text);
@@ -15,7 +15,7 @@ const err = (text: string) => {
   return "no error";
 };
 
-describe("corral.toml", () => {
+describe("kraal.toml", () => {
   test("agents with strings (sh -c) and arrays (argv), defaults, and overrides", () => {
     const agents = toml(`
 [defaults]
@@ -42,15 +42,15 @@ env = { B = "override" }
   });
 
   test("errors name the file, the key and the line", () => {
-    expect(err(`[agents.a]\ncmd = "x"\nrestrt = "always"\n`)).toBe('corral.toml:3: agents.a.restrt: unknown key (expected one of: cmd, cwd, env, restart, max_restarts, backoff, grace)');
-    expect(err(`[agents.a]\ncmd = "x"\nrestart = "sometimes"\n`)).toBe('corral.toml:3: agents.a.restart: expected one of no, on-failure, always, got "sometimes"');
-    expect(err(`[agents.a]\ncmd = "x"\nmax_restarts = "3"\n`)).toBe('corral.toml:3: agents.a.max_restarts: expected a whole number >= 0, got "3"');
-    expect(err(`[agents.a]\ncmd = 5\n`)).toBe("corral.toml:2: agents.a.cmd: expected a string (run by sh -c) or a non-empty array of strings (argv)");
-    expect(err(`[agents.a]\ncmd = "x"\ngrace = "soon"\n`)).toContain("corral.toml:3: agents.a.grace:");
-    expect(err(`[defaults]\ngrace = "x"\n[agents.a]\ncmd = "x"\n`)).toContain("corral.toml:2: defaults.grace:");
-    expect(err(`[agents.a]\nrestart = "no"\n`)).toBe("corral.toml:1: agents.a: missing cmd");
-    expect(err(`[agents.a]\ncmd = "x"\n\n[agents.a]\ncmd = "y"\n`)).toBe('corral.toml:4: duplicate name "a"');
-    expect(err(`[agent.a]\ncmd = "x"\n`)).toContain("corral.toml:1: agent: unknown table");
+    expect(err(`[agents.a]\ncmd = "x"\nrestrt = "always"\n`)).toBe('kraal.toml:3: agents.a.restrt: unknown key (expected one of: cmd, cwd, env, restart, max_restarts, backoff, grace)');
+    expect(err(`[agents.a]\ncmd = "x"\nrestart = "sometimes"\n`)).toBe('kraal.toml:3: agents.a.restart: expected one of no, on-failure, always, got "sometimes"');
+    expect(err(`[agents.a]\ncmd = "x"\nmax_restarts = "3"\n`)).toBe('kraal.toml:3: agents.a.max_restarts: expected a whole number >= 0, got "3"');
+    expect(err(`[agents.a]\ncmd = 5\n`)).toBe("kraal.toml:2: agents.a.cmd: expected a string (run by sh -c) or a non-empty array of strings (argv)");
+    expect(err(`[agents.a]\ncmd = "x"\ngrace = "soon"\n`)).toContain("kraal.toml:3: agents.a.grace:");
+    expect(err(`[defaults]\ngrace = "x"\n[agents.a]\ncmd = "x"\n`)).toContain("kraal.toml:2: defaults.grace:");
+    expect(err(`[agents.a]\nrestart = "no"\n`)).toBe("kraal.toml:1: agents.a: missing cmd");
+    expect(err(`[agents.a]\ncmd = "x"\n\n[agents.a]\ncmd = "y"\n`)).toBe('kraal.toml:4: duplicate name "a"');
+    expect(err(`[agent.a]\ncmd = "x"\n`)).toContain("kraal.toml:1: agent: unknown table");
     expect(err(`[agents.a]\ncmd = \n`)).toContain("invalid TOML");
     expect(err(``)).toContain("no agents defined");
   });

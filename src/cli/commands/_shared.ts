@@ -4,7 +4,7 @@ import { layoutOf, type Layout, resolveStateDir } from "../../handle/state.ts";
 
 /** Flags every command takes. */
 export const globalArgs = {
-  dir: { type: "string", description: "State directory (default: $CORRAL_DIR, else the nearest .corral/ above, else ./.corral)", valueHint: "DIR" },
+  dir: { type: "string", description: "State directory (default: $KRAAL_DIR, else the nearest .kraal/ above, else ./.kraal)", valueHint: "DIR" },
   verbose: { type: "boolean", description: "Show stack traces and debug output" },
 } as const;
 

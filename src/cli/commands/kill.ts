@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { parseDuration } from "../../base/duration.ts";
-import { CorralError, EXIT, UsageError } from "../../base/errors.ts";
+import { KraalError, EXIT, UsageError } from "../../base/errors.ts";
 import { validateId } from "../../handle/id.ts";
 import { writeJson, writeOut } from "../output.ts";
 import { type StopReport, stopAgent } from "../../lifecycle/stop.ts";
@@ -40,7 +40,7 @@ export default defineCommand({
       const { kept } = await sweep(l);
       ids = kept.filter((e) => e.verdict.state !== "foreign" && (args.force || e.verdict.state !== "unverified")).map((e) => e.id!);
     } else if (ids.length === 0) {
-      throw new UsageError("which agents? give ids or --all", "usage: corral kill ID... [--grace 300ms]");
+      throw new UsageError("which agents? give ids or --all", "usage: kraal kill ID... [--grace 300ms]");
     }
     for (const id of ids) validateId(id);
     const settled = await Promise.allSettled(ids.map((id) => stopAgent(l, id, { graceMs, force: args.force })));
@@ -51,7 +51,7 @@ export default defineCommand({
         reports.push(s.value);
         if (!args.json) writeOut(`${describe(s.value)}\n`);
       } else {
-        const code = s.reason instanceof CorralError ? s.reason.exitCode : EXIT.failed;
+        const code = s.reason instanceof KraalError ? s.reason.exitCode : EXIT.failed;
         status = Math.max(status, code);
         reports.push({ id: ids[i]!, error: (s.reason as Error).message });
         renderError(s.reason);

@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { resolve } from "node:path";
 import { Attached, type StopSignal } from "../../supervise/attached.ts";
 import { parseDuration } from "../../base/duration.ts";
-import { CorralError, UsageError } from "../../base/errors.ts";
+import { KraalError, UsageError } from "../../base/errors.ts";
 import { toShellStatus } from "../../base/exit-status.ts";
 import { becomeSubreaper } from "../../sys/libc.ts";
 import { log } from "../output.ts";
@@ -15,20 +15,20 @@ import { commandArgv, globalArgs, layoutFrom } from "./_shared.ts";
 /** 128 + the signal number, as a shell reports death by that signal. */
 export const STOP_STATUS: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 export const TIMEOUT_STATUS = 124;
-/** What `run` exits with when corral itself failed (timeout(1)'s convention). */
+/** What `run` exits with when kraal itself failed (timeout(1)'s convention). */
 export const OWN_FAILURE = 125;
 
 export default defineCommand({
   meta: { name: "run", description: "Run CMD attached, as an owned agent; end whatever it leaves behind; exit with its status" },
   args: {
-    name: { type: "string", description: "Agent id shown by corral ps (default: run-<pid>)", valueHint: "ID" },
+    name: { type: "string", description: "Agent id shown by kraal ps (default: run-<pid>)", valueHint: "ID" },
     timeout: { type: "string", description: "Stop CMD after this long (TERM, grace, KILL) and exit 124", valueHint: "DURATION" },
     grace: { type: "string", description: "How long to wait after a signal before SIGKILL", default: "300ms", valueHint: "DURATION" },
     ...globalArgs,
   },
   async run({ args }) {
     const argv = commandArgv();
-    if (!argv || argv.length === 0) throw new UsageError("no command given", "usage: corral run [--timeout DURATION] -- CMD [ARGS...]");
+    if (!argv || argv.length === 0) throw new UsageError("no command given", "usage: kraal run [--timeout DURATION] -- CMD [ARGS...]");
     if (args._.length) throw new UsageError(`unexpected argument ${JSON.stringify(args._[0])} before --`);
     const id = args.name ?? `run-${process.pid}`;
     validateId(id);
@@ -42,12 +42,12 @@ export default defineCommand({
     try {
       started = await spawnAgent(l, {
         id, argv, cwd, graceMs, mode: "run",
-        env: agentEnv(process.env, { CORRAL_AGENT_ID: id }),
+        env: agentEnv(process.env, { KRAAL_AGENT_ID: id }),
         attached: { stdin: "inherit", stdout: "inherit", stderr: "inherit" },
       });
     } catch (e) {
-      if (e instanceof CorralError && e.code === "E_NOT_FOUND") throw new CorralError(e.code, e.message, { exitCode: 127 });
-      if (e instanceof CorralError && e.code === "E_NOT_EXECUTABLE") throw new CorralError(e.code, e.message, { exitCode: 126 });
+      if (e instanceof KraalError && e.code === "E_NOT_FOUND") throw new KraalError(e.code, e.message, { exitCode: 127 });
+      if (e instanceof KraalError && e.code === "E_NOT_EXECUTABLE") throw new KraalError(e.code, e.message, { exitCode: 126 });
       throw e;
     }
     const agent = new Attached(l, started, graceMs);

@@ -20,7 +20,7 @@ export function parseEnvPairs(list: string[]): Record<string, string> {
 }
 
 export default defineCommand({
-  meta: { name: "spawn", description: "Start CMD detached, as an owned agent in its own process group: corral spawn ID [--cwd DIR] [--env K=V]... -- CMD [ARGS...]" },
+  meta: { name: "spawn", description: "Start CMD detached, as an owned agent in its own process group: kraal spawn ID [--cwd DIR] [--env K=V]... -- CMD [ARGS...]" },
   args: {
     ...idArg,
     cwd: { type: "string", description: "Working directory for the agent (default: the current one)", valueHint: "DIR" },
@@ -31,11 +31,11 @@ export default defineCommand({
   async run({ args, rawArgs }) {
     const id = checkedId(args.id);
     const argv = commandArgv();
-    if (!argv || argv.length === 0) throw new UsageError("no command given", `usage: corral spawn ${id} -- CMD [ARGS...]`);
-    if (args._.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(args._[1])} before --`, `usage: corral spawn ${id} -- CMD [ARGS...]`);
+    if (!argv || argv.length === 0) throw new UsageError("no command given", `usage: kraal spawn ${id} -- CMD [ARGS...]`);
+    if (args._.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(args._[1])} before --`, `usage: kraal spawn ${id} -- CMD [ARGS...]`);
     const l = layoutFrom(args);
     const cwd = resolve(args.cwd ?? process.cwd());
-    const { handle } = await spawnAgent(l, { id, argv, cwd, env: agentEnv(process.env, { CORRAL_AGENT_ID: id, ...parseEnvPairs(repeatedFlag(rawArgs, "env")) }) });
+    const { handle } = await spawnAgent(l, { id, argv, cwd, env: agentEnv(process.env, { KRAAL_AGENT_ID: id, ...parseEnvPairs(repeatedFlag(rawArgs, "env")) }) });
     if (args.json) {
       const { inspect } = await import("../../handle/inspect.ts");
       const { encodeId } = await import("../../handle/id.ts");

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { parseDuration } from "../../base/duration.ts";
-import { CorralError, EXIT } from "../../base/errors.ts";
+import { KraalError, EXIT } from "../../base/errors.ts";
 import { describeExit, toShellStatus } from "../../base/exit-status.ts";
 import { encodeId } from "../../handle/id.ts";
 import { log } from "../output.ts";
@@ -19,7 +19,7 @@ export default defineCommand({
     const timeoutMs = args.timeout === undefined ? Infinity : parseDuration(args.timeout, "timeout");
     const end = await waitForEnd(layoutFrom(args), id, encodeId(id), { timeoutMs });
     if (end === "timeout") {
-      throw new CorralError("E_TIMEOUT", `${id} still running after ${args.timeout}`, { exitCode: EXIT.timeout });
+      throw new KraalError("E_TIMEOUT", `${id} still running after ${args.timeout}`, { exitCode: EXIT.timeout });
     }
     const code = toShellStatus(end);
     if (code === null) {
