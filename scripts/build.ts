@@ -7,7 +7,7 @@
  *   bun scripts/build.ts                          dist/kraal for this machine
  *   bun scripts/build.ts --release [--targets a,b] [--out DIR]
  *                                                 every Linux target as kraal-<target>.tar.gz
- *                                                 (kraal + LICENSE) plus SHA256SUMS and install.sh, in dist/release/
+ *                                                 (kraal + LICENSE) plus SHA256SUMS, VERSION and install.sh, in dist/release/
  *
  * Each target's Bun runtime comes from the npm registry (@oven/bun-<platform> at the exact Bun
  * version pinned in package.json), cached in .cache/bun-runtimes/ (git-ignored), so a build
@@ -160,6 +160,8 @@ export async function buildRelease(opts: { targets: Target[]; out: string }): Pr
   }
   writeFileSync(join(opts.out, "SHA256SUMS"), `${sums.join("\n")}\n`);
   writeFileSync(join(opts.out, "install.sh"), installerFor(REPOSITORY_URL), { mode: 0o755 });
+  // A few bytes the installer reads first, to skip the archive when that version is installed.
+  writeFileSync(join(opts.out, "VERSION"), `${pkg.version}\n`);
   return assets;
 }
 

@@ -1,8 +1,9 @@
 #!/bin/sh
 # kraal installer.
 #
-#   curl -fsSL https://github.com/kraal-dev/kraal/releases/latest/download/install.sh | sh
-#   curl -fsSL .../install.sh | sh -s -- --version 0.1.0
+#   installer=$(curl -fsSL https://github.com/kraal-dev/kraal/releases/latest/download/install.sh) && sh -c "$installer" install.sh
+#   ... && sh -c "$installer" install.sh --version 0.1.0
+# (not `curl ... | sh`, whose status is sh's even when the download failed)
 #
 # Downloads the release tarball for this machine and SHA256SUMS, verifies the checksum (and
 # refuses to install on a mismatch or a missing entry), and installs `kraal` atomically to
@@ -115,15 +116,22 @@ has_avx2() {
   [ -r /proc/cpuinfo ] && grep -qw avx2 /proc/cpuinfo
 }
 
-# fetch URL FILE: downloads with curl or wget; fails on HTTP errors.
+# fetch URL FILE: downloads with curl or wget; fails on HTTP errors, leaving the client's own
+# reason in $tmp/fetch.err for the error message.
 fetch() {
   if command -v curl >/dev/null 2>&1; then
-    curl -fsSL --retry 2 -o "$2" "$1" 2>/dev/null
+    curl -fsSL --retry 2 -o "$2" "$1" 2>"$tmp/fetch.err"
   elif command -v wget >/dev/null 2>&1; then
-    wget -q -O "$2" "$1"
+    wget -q -O "$2" "$1" 2>"$tmp/fetch.err"
   else
     die "neither curl nor wget is installed"
   fi
+}
+
+# The download client's reason for the last failure, on one line ("" when it said nothing).
+fetch_error() {
+  reason=$(tr '\n' ' ' <"$tmp/fetch.err" 2>/dev/null | sed 's/ *$//')
+  [ -n "$reason" ] && printf ': %s' "$reason"
 }
 
 sha256_of() {
@@ -170,9 +178,23 @@ main() {
   trap cleanup EXIT
   trap 'exit 1' HUP INT TERM
 
+  # Ask the release which version it holds (a few bytes) before downloading the archive, so an
+  # up-to-date install costs no 50 MB download.
+  if [ -z "$force" ] && [ -x "$dir/kraal" ]; then
+    want=$version
+    if [ -z "$want" ] && fetch "$url/VERSION" "$tmp/VERSION"; then
+      want=$(sed -n '1{s/^v//;s/[[:space:]]//g;p;}' "$tmp/VERSION")
+    fi
+    if [ -n "$want" ] && [ "$(version_of "$dir/kraal")" = "$want" ]; then
+      say "kraal $want is already installed in $dir (use --force to reinstall)"
+      finish
+      return
+    fi
+  fi
+
   say "downloading $asset (${version:-latest})"
-  fetch "$url/$asset" "$tmp/$asset" || die "cannot download $url/$asset (no such release or target?)"
-  fetch "$url/SHA256SUMS" "$tmp/SHA256SUMS" || die "cannot download $url/SHA256SUMS"
+  fetch "$url/$asset" "$tmp/$asset" || die "cannot download $url/$asset$(fetch_error)"
+  fetch "$url/SHA256SUMS" "$tmp/SHA256SUMS" || die "cannot download $url/SHA256SUMS$(fetch_error)"
   verify "$tmp/$asset" "$asset" "$tmp/SHA256SUMS"
 
   mkdir -p "$tmp/x"
@@ -192,7 +214,11 @@ main() {
     mv -f "$dir/.kraal.new.$$" "$dir/kraal" || die "cannot install into $dir"
     say "installed kraal $new to $dir/kraal"
   fi
+  finish
+}
 
+# After an install (or finding one up to date): tell GitHub Actions and the user about the PATH.
+finish() {
   if [ -n "${GITHUB_ACTIONS:-}" ] && [ -n "${GITHUB_PATH:-}" ]; then
     printf '%s\n' "$dir" >>"$GITHUB_PATH"
   fi

@@ -7,6 +7,8 @@ import { isDeadOrZombie, ROOT, track } from "../helpers.ts";
 import { useReleaseServer } from "./release-fixture.ts";
 
 const server = useReleaseServer();
+/** Each test runs the action's node scripts and a real kraal: seconds on 2 busy cores. */
+const ACTION_TIMEOUT_MS = 30_000;
 
 /** A simulated runner: RUNNER_TEMP and the file-command files GitHub provides. */
 function runner() {
@@ -31,7 +33,7 @@ describe("the GitHub Action", () => {
     expect(yml).toContain("main: scripts/action/main.mjs");
     expect(yml).toContain("post: scripts/action/post.mjs");
     expect(yml).toContain("post-if: always()");
-  });
+  }, ACTION_TIMEOUT_MS);
 
   test("main installs and verifies kraal, puts it on PATH, and shares one KRAAL_DIR", async () => {
     const r = runner();
@@ -42,7 +44,7 @@ describe("the GitHub Action", () => {
     expect(kv(r.files.GITHUB_ENV!)).toEqual({ KRAAL_DIR: join(r.env.RUNNER_TEMP!, "kraal/state") });
     expect(kv(r.files.GITHUB_OUTPUT!)).toMatchObject({ version: pkg.version, path: join(binDir, "kraal") });
     expect(kv(r.files.GITHUB_STATE!)).toMatchObject({ bin: join(binDir, "kraal") });
-  });
+  }, ACTION_TIMEOUT_MS);
 
   test("main refuses a tampered download", async () => {
     const r = runner();
@@ -51,7 +53,7 @@ describe("the GitHub Action", () => {
     expect(main.out).toContain("::error::kraal: checksum mismatch");
     expect(existsSync(join(r.env.RUNNER_TEMP!, "kraal/bin/kraal"))).toBe(false);
     expect(readFileSync(r.files.GITHUB_PATH!, "utf8")).toBe("");
-  });
+  }, ACTION_TIMEOUT_MS);
 
   test("post reports what was still running, kills it all, and fails the job on leaks when asked", async () => {
     const r = runner();
@@ -66,7 +68,7 @@ describe("the GitHub Action", () => {
     expect(post.out).toContain("forgotten-server");
     expect(post.out).toContain("::error::kraal: 1 agent(s) leaked");
     expect(isDeadOrZombie(pgid)).toBe(true);
-  });
+  }, ACTION_TIMEOUT_MS);
 
   test("post passes when nothing leaked, or when leaks are only reported", async () => {
     const r = runner();
@@ -80,10 +82,10 @@ describe("the GitHub Action", () => {
     const lenient = await node("post.mjs", { ...r.env, STATE_bin: state.bin!, STATE_dir: state.dir! });
     expect(lenient.code).toBe(0);
     expect(isDeadOrZombie(pgid)).toBe(true);
-  });
+  }, ACTION_TIMEOUT_MS);
 
   test("post without a main step is a no-op", async () => {
     const r = runner();
     expect(await node("post.mjs", r.env)).toMatchObject({ code: 0 });
-  });
+  }, ACTION_TIMEOUT_MS);
 });

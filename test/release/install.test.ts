@@ -8,6 +8,8 @@ import { useReleaseServer } from "./release-fixture.ts";
 
 const INSTALLER = join(ROOT, "scripts/install.sh");
 const server = useReleaseServer();
+/** Each test runs the installer up to three times (a real binary, a local download): seconds on 2 busy cores. */
+const INSTALL_TIMEOUT_MS = 30_000;
 
 /** Runs the installer asynchronously: the release server lives in this process and must keep serving. */
 async function install(shell: string, home: string, args: string[] = [], extra: Record<string, string> = {}) {
@@ -28,7 +30,7 @@ for (const shell of ["dash", "bash"]) {
       expect(r.err).toContain(`installed kraal ${pkg.version} to ${bin(home)}`);
       expect(r.err).toContain(`export PATH="${join(home, ".local/bin")}:$PATH"`);
       expect(versionOf(bin(home))).toStartWith(`kraal ${pkg.version} `);
-    });
+    }, INSTALL_TIMEOUT_MS);
 
     test("re-running is idempotent; --force reinstalls", async () => {
       const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
@@ -40,7 +42,22 @@ for (const shell of ["dash", "bash"]) {
       expect(statSync(bin(home)).ino).toBe(before);
       expect((await install(shell, home, ["--force"])).code).toBe(0);
       expect(statSync(bin(home)).ino).not.toBe(before);
-    });
+    }, INSTALL_TIMEOUT_MS);
+
+    test("an up-to-date install reads only the release's VERSION, never the archive", async () => {
+      const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
+      await install(shell, home);
+      const before = statSync(bin(home)).ino;
+      const from = server.requests.length;
+      const again = await install(shell, home);
+      expect(again.code).toBe(0);
+      expect(again.err).toContain(`kraal ${pkg.version} is already installed`);
+      expect(server.requests.slice(from)).toEqual(["/latest/download/VERSION"]);
+      const pinned = server.requests.length;
+      expect((await install(shell, home, ["--version", pkg.version])).code).toBe(0);
+      expect(server.requests.slice(pinned)).toEqual([]);
+      expect(statSync(bin(home)).ino).toBe(before);
+    }, INSTALL_TIMEOUT_MS);
 
     test("--version and KRAAL_VERSION pick a release", async () => {
       const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
@@ -48,7 +65,7 @@ for (const shell of ["dash", "bash"]) {
       expect(versionOf(bin(home))).toBe("kraal 0.0.9 (stand-in)");
       expect((await install(shell, home, [], { KRAAL_VERSION: `v${pkg.version}` })).code).toBe(0);
       expect(versionOf(bin(home))).toStartWith(`kraal ${pkg.version} `);
-    });
+    }, INSTALL_TIMEOUT_MS);
 
     test("a tampered tarball installs nothing and exits non-zero", async () => {
       const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
@@ -56,7 +73,7 @@ for (const shell of ["dash", "bash"]) {
       expect(r.code).toBe(1);
       expect(r.err).toContain("checksum mismatch");
       expect(existsSync(bin(home))).toBe(false);
-    });
+    }, INSTALL_TIMEOUT_MS);
 
     test("a missing checksum entry or a missing asset is a clear one-line error", async () => {
       const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
@@ -67,9 +84,10 @@ for (const shell of ["dash", "bash"]) {
       expect(noAsset.code).toBe(1);
       expect(noAsset.err).toContain("cannot download");
       expect(noAsset.err).toContain("kraal-linux-riscv64.tar.gz");
+      expect(noAsset.err).toContain("404"); // the download client's own reason
       expect((await install(shell, home, ["--version", "9.9.9"])).code).toBe(1);
       expect(existsSync(bin(home))).toBe(false);
-    });
+    }, INSTALL_TIMEOUT_MS);
 
     test("re-installing while the old binary is running works, and the old process carries on", async () => {
       const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
@@ -84,21 +102,21 @@ for (const shell of ["dash", "bash"]) {
       expect(running.exitCode).toBeNull();
       running.kill("SIGTERM");
       expect(await running.exited).toBe(143);
-    });
+    }, INSTALL_TIMEOUT_MS);
 
     test("in GitHub Actions the directory is appended to $GITHUB_PATH", async () => {
       const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
       const ghPath = join(home, "github_path");
       expect((await install(shell, home, [], { GITHUB_ACTIONS: "true", GITHUB_PATH: ghPath })).code).toBe(0);
       expect(readFileSync(ghPath, "utf8")).toBe(`${join(home, ".local/bin")}\n`);
-    });
+    }, INSTALL_TIMEOUT_MS);
 
     test("usage: --help exits 0, a bad flag exits 2", async () => {
       const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
       expect(await install(shell, home, ["--help"])).toMatchObject({ code: 0 });
       expect((await install(shell, home, ["--bogus"])).code).toBe(2);
       expect((await install(shell, home, ["--version"])).code).toBe(2);
-    });
+    }, INSTALL_TIMEOUT_MS);
   });
 }
 
@@ -113,4 +131,19 @@ test("a truncated download runs nothing", async () => {
     expect(err).not.toContain("downloading");
     expect(existsSync(bin(home))).toBe(false);
   }
-});
+}, INSTALL_TIMEOUT_MS);
+
+test("the README's install command fails when the download fails, and installs when it works", async () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const line = /^installer=\$\(curl .*$/m.exec(readme)![0];
+  expect(line).toContain("https://github.com/kraal-dev/kraal/releases/latest/download/install.sh");
+  const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
+  const run = async (from: string) => {
+    const p = Bun.spawn(["sh", "-c", line.replace("https://github.com/kraal-dev/kraal/releases", from)], { env: { PATH: process.env.PATH!, HOME: home, KRAAL_DOWNLOAD_URL: server.url }, stdout: "pipe", stderr: "pipe" });
+    return p.exited;
+  };
+  expect(await run(`${server.url}/missing`)).not.toBe(0);
+  expect(existsSync(bin(home))).toBe(false);
+  expect(await run(server.url)).toBe(0);
+  expect(versionOf(bin(home))).toStartWith(`kraal ${pkg.version} `);
+}, INSTALL_TIMEOUT_MS);

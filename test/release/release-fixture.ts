@@ -10,6 +10,8 @@ export interface ReleaseServer {
   url: string;
   root: string;
   asset: string;
+  /** Paths requested so far, oldest first. */
+  requests: string[];
   stop(): void;
 }
 
@@ -62,11 +64,13 @@ export async function startReleaseServer(): Promise<ReleaseServer> {
   writeFileSync(join(dirs["7.7.7"], "SHA256SUMS"), `${"0".repeat(64)}  kraal-some-other-target.tar.gz\n`);
   copyFileSync(join(real, "SHA256SUMS"), join(root, "SHA256SUMS.latest"));
 
+  const requests: string[] = [];
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     fetch(req) {
       const path = new URL(req.url).pathname;
+      requests.push(path);
       const m = /^\/(?:latest\/download|download\/v([^/]+))\/([^/]+)$/.exec(path);
       const dir = m ? dirs[m[1] ?? "latest"] : undefined;
       if (!m || !dir) return new Response("not found\n", { status: 404 });
@@ -74,7 +78,7 @@ export async function startReleaseServer(): Promise<ReleaseServer> {
       return file.size > 0 || m[2] === "SHA256SUMS" ? file.exists().then((ok) => (ok ? new Response(file) : new Response("not found\n", { status: 404 }))) : new Response("not found\n", { status: 404 });
     },
   });
-  return { url: `http://127.0.0.1:${server.port}`, root, asset, stop: () => server.stop(true) };
+  return { url: `http://127.0.0.1:${server.port}`, root, asset, requests, stop: () => server.stop(true) };
 }
 
 /**
