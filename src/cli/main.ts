@@ -1,26 +1,10 @@
-import { type CommandDef, parseArgs, renderUsage } from "citty";
+import { type CommandDef, parseArgs } from "citty";
 import { setCommandArgv } from "./commands/_shared.ts";
 import { KraalError, EXIT, UsageError } from "../base/errors.ts";
+import { commandHelp, didYouMean, rootHelp, SYNOPSIS } from "./help.ts";
 import { isVerbose, log, setVerbose, writeOut } from "./output.ts";
 
 type Loader = () => Promise<{ default: CommandDef<any> }>;
-
-const ROOT_HELP = (version: string, names: string[]) => `kraal ${version}: supervise agents in owned process groups; killed by handle, never by guess.
-
-Usage: kraal [--dir DIR] <command> [options]
-
-Commands:
-  spawn ID [--cwd DIR] [--env K=V]... -- CMD [ARGS...]   start CMD detached, in its own process group
-  kill ID... | --all [--grace 300ms] [--force]           TERM, grace, KILL, confirm; then retire the handle
-  ps [-a] [--json]                                       list agents (-a: with finished ones)
-  status ID [--json]                                     one agent; exits 0 running, 3 not running, 4 unknown
-  wait ID [--timeout DURATION]                           block until it ends; exit with its exit status
-  logs ID [-f] [-n N]                                    its stdout+stderr (-f: follow while it runs)
-  sweep [--dry-run] [--json]                             retire dead handles, quarantine corrupt ones
-
-Global: --dir DIR (or KRAAL_DIR), --verbose, --version, --help.
-Run 'kraal <command> --help' for a command's options. Available: ${names.join(", ")}.
-`;
 
 /** Splits argv at the first `--`: kraal's own flags before it, the agent's command after it. */
 export function splitDashDash(argv: string[]): { own: string[]; rest: string[] | null } {
@@ -49,6 +33,51 @@ function unknownFlags(cmd: CommandDef<any>, rawArgs: string[]): string[] {
   return bad;
 }
 
+/** Commands that take `-- CMD [ARGS...]`. */
+const TAKES_COMMAND = new Set(["spawn", "run"]);
+
+/**
+ * Checks what citty would let through silently: unknown flags, a string flag given no value,
+ * positional arguments beyond those the command declares (a declared one whose value hint ends
+ * in "..." takes any number), and, for commands that run CMD, a command given without `--`
+ * (`kraal run sh -c true`), which gets the corrected command line as its hint.
+ */
+function checkArguments(name: string, cmd: CommandDef<any>, rawArgs: string[], rest: string[] | null): void {
+  const defs = (cmd.args ?? {}) as Record<string, { type?: string; alias?: string | string[]; valueHint?: string }>;
+  const positional = Object.values(defs).filter((d) => d.type === "positional");
+  const variadic = positional.some((d) => d.valueHint?.endsWith("..."));
+  const takesValue = new Set<string>();
+  for (const [n, d] of Object.entries(defs)) {
+    if (d.type !== "string") continue;
+    takesValue.add(`--${n}`).add(`--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    for (const a of [d.alias ?? []].flat()) takesValue.add(`-${a}`);
+  }
+  // Walk the tokens as citty will: where does the first stray token (extra positional or unknown flag) stand?
+  let seen = 0;
+  let stray = -1;
+  for (let k = 0; k < rawArgs.length; k++) {
+    const t = rawArgs[k]!;
+    if (takesValue.has(t)) {
+      if (k + 1 >= rawArgs.length || rawArgs[k + 1] === "") throw new UsageError(`${t} needs a value`, `usage: kraal ${SYNOPSIS[name]?.usage ?? name}`);
+      k++;
+      continue;
+    }
+    const isFlag = t.startsWith("-") && t !== "-" && !/^-\d/.test(t);
+    if (isFlag ? unknownFlags(cmd, [t]).length > 0 : ++seen > positional.length && !variadic) {
+      stray = k;
+      break;
+    }
+  }
+  if (stray < 0) return;
+  if (TAKES_COMMAND.has(name) && rest === null) {
+    const line = [...rawArgs.slice(0, stray), "--", ...rawArgs.slice(stray)].join(" ");
+    throw new UsageError(`${name}: the command to run goes after --`, `did you mean: kraal ${name} ${line}`);
+  }
+  const t = rawArgs[stray]!;
+  if (t.startsWith("-")) throw new UsageError(`unknown option ${unknownFlags(cmd, [t])[0]} for ${name}`, `see: kraal ${name} --help`);
+  throw new UsageError(`${name}: unexpected argument ${JSON.stringify(t)}`, `usage: kraal ${SYNOPSIS[name]?.usage ?? name}`);
+}
+
 /**
  * Commands that pass on a child's exit status reserve a status for their own failures, as
  * timeout(1) and env(1) do: `kraal run` exits 125 for anything kraal itself got wrong.
@@ -65,8 +94,10 @@ export function renderError(e: unknown, command?: string): number {
   }
   const err = e as Error & { code?: string };
   if (err?.name === "CLIError" || err?.code?.startsWith?.("E_")) {
-    // citty's own parse errors (missing positional, unknown subcommand): usage errors.
-    log().error(`${err.message}${command ? `; see: kraal ${command} --help` : ""}`);
+    // citty's own parse errors (a missing positional): usage errors, in kraal's style.
+    const missing = /Missing required positional argument: (\S+)/.exec(err.message);
+    log().error(missing ? `${command ? `${command}: ` : ""}missing argument ${missing[1]}` : err.message);
+    if (command) writeStderr(`  usage: kraal ${SYNOPSIS[command]?.usage ?? command}`);
     return EXIT.usage;
   }
   log().error(`internal error: ${err?.message ?? String(e)}`);
@@ -91,10 +122,13 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
   let i = 0;
   for (; i < own.length && own[i]!.startsWith("-"); i++) {
     const a = own[i]!;
-    if (a === "--dir") globals.push(a, own[++i] ?? "");
-    else if (a.startsWith("--dir=") || a === "--verbose") globals.push(a);
+    if (a === "--dir") {
+      const value = own[++i];
+      if (value === undefined || value === "") return renderError(new UsageError("--dir needs a value", "usage: kraal --dir DIR <command> ..."));
+      globals.push(a, value);
+    } else if (a.startsWith("--dir=") || a === "--verbose") globals.push(a);
     else if (a === "--help" || a === "-h") {
-      writeOut(ROOT_HELP(version, Object.keys(commands)));
+      writeOut(rootHelp(version, Object.keys(commands)));
       return EXIT.ok;
     } else if (a === "--version" || a === "-V") {
       writeOut(`kraal ${version}\n`);
@@ -102,26 +136,32 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
     } else return renderError(new UsageError(`unknown option ${a}`, "see: kraal --help"));
   }
   setVerbose(globals.includes("--verbose"));
-  const name = own[i];
-  if (name === undefined || name === "help") {
+  let name = own[i];
+  let help = false;
+  if (name === "help" && own[i + 1] !== undefined) {
+    name = own[++i];
+    help = true;
+  } else if (name === undefined || name === "help") {
     if (name === undefined && rest === null && globals.length === 0) {
-      writeStderr(ROOT_HELP(version, Object.keys(commands)).trimEnd());
+      writeStderr(rootHelp(version, Object.keys(commands)).trimEnd());
       return EXIT.usage;
     }
-    writeOut(ROOT_HELP(version, Object.keys(commands)));
+    writeOut(rootHelp(version, Object.keys(commands)));
     return name === "help" ? EXIT.ok : EXIT.usage;
   }
-  const load = commands[name];
-  if (!load) return renderError(new UsageError(`unknown command ${JSON.stringify(name)}`, "see: kraal --help"));
+  const load = commands[name!];
+  if (!load) {
+    const guess = didYouMean(name!, Object.keys(commands));
+    return renderError(new UsageError(`unknown command ${JSON.stringify(name)}`, guess ? `did you mean: kraal ${guess}` : "see: kraal --help"));
+  }
   const rawArgs = [...globals, ...own.slice(i + 1)];
   try {
     const cmd = (await load()).default;
-    if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
-      writeOut(`${await renderUsage(cmd)}\n`);
+    if (help || rawArgs.includes("--help") || rawArgs.includes("-h")) {
+      writeOut(commandHelp(name!, cmd));
       return EXIT.ok;
     }
-    const bad = unknownFlags(cmd, rawArgs);
-    if (bad.length) throw new UsageError(`unknown option ${bad[0]} for ${name}`, `see: kraal ${name} --help`);
+    checkArguments(name!, cmd, rawArgs, rest);
     setCommandArgv(rest);
     const args = parseArgs(rawArgs, (cmd.args ?? {}) as any);
     setVerbose(Boolean(args.verbose));
@@ -129,7 +169,7 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
     return Number(process.exitCode ?? EXIT.ok);
   } catch (e) {
     const status = renderError(e, name);
-    const own = OWN_FAILURE_STATUS[name];
+    const own = OWN_FAILURE_STATUS[name!];
     return own !== undefined && (status === EXIT.usage || status === EXIT.failed) ? own : status;
   }
 }

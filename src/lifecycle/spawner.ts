@@ -72,7 +72,9 @@ export function resolveCommand(cmd: string, path: string, cwd: string): string {
   if (cmd.includes("/") && existsSync(resolve(cwd, cmd))) {
     throw new KraalError("E_NOT_EXECUTABLE", `cannot execute ${cmd}: not an executable file`, { facts: { cmd } });
   }
-  throw new KraalError("E_NOT_FOUND", `command not found: ${cmd}`, { facts: { cmd } });
+  // `kraal spawn x -- "sleep 5"`: one word with spaces is a shell line given as a program name.
+  const hint = /\s/.test(cmd.trim()) ? `commands do not go through a shell: give the words separately (-- ${cmd.trim()}), or use -- sh -c ${JSON.stringify(cmd)}` : undefined;
+  throw new KraalError("E_NOT_FOUND", `command not found: ${cmd}`, { hint, facts: { cmd } });
 }
 
 function checkCwd(cwd: string): void {

@@ -20,7 +20,7 @@ export function parseEnvPairs(list: string[]): Record<string, string> {
 }
 
 export default defineCommand({
-  meta: { name: "spawn", description: "Start CMD detached, as an owned agent in its own process group: kraal spawn ID [--cwd DIR] [--env K=V]... -- CMD [ARGS...]" },
+  meta: { name: "spawn", description: "Start CMD detached, as an owned agent in its own process group; its output goes to its log" },
   args: {
     ...idArg,
     cwd: { type: "string", description: "Working directory for the agent (default: the current one)", valueHint: "DIR" },

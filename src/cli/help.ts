@@ -1,0 +1,84 @@
+import type { ArgDef, CommandDef } from "citty";
+
+/**
+ * One synopsis per command, the single source of `kraal --help`, `kraal help CMD` and every
+ * command's usage line. `-- CMD [ARGS...]` appears wherever a command takes one.
+ * A test checks that every command of the root map has an entry here.
+ */
+export const SYNOPSIS: Record<string, { usage: string; summary: string }> = {
+  spawn: { usage: "spawn ID [--cwd DIR] [--env K=V]... -- CMD [ARGS...]", summary: "start CMD detached, in its own process group" },
+  kill: { usage: "kill ID... | --all [--grace 300ms] [--force]", summary: "TERM, grace, KILL, confirm; then retire the handle" },
+  ps: { usage: "ps [-a] [--json]", summary: "list agents (-a: with finished ones)" },
+  status: { usage: "status ID [--json]", summary: "one agent; exits 0 running, 3 not running, 4 unknown" },
+  wait: { usage: "wait ID [--timeout DURATION]", summary: "block until it ends; exit with its exit status" },
+  logs: { usage: "logs ID [-f] [-n N]", summary: "its stdout+stderr (-f: follow while it runs)" },
+  sweep: { usage: "sweep [--dry-run] [--json]", summary: "retire dead handles, quarantine corrupt ones" },
+  run: { usage: "run [--name ID] [--timeout DURATION] -- CMD [ARGS...]", summary: "run CMD attached; end what it leaves behind; exit with its status" },
+  up: { usage: "up [-f FILE] [--timestamps] [AGENT...]", summary: "start kraal.toml's (or a Procfile's) agents and supervise them" },
+  down: { usage: "down [--timeout DURATION]", summary: "stop a running kraal up from another shell" },
+};
+
+export function rootHelp(version: string, names: string[]): string {
+  const rows = names.filter((n) => !n.startsWith("_")).map((n) => [SYNOPSIS[n]?.usage ?? n, SYNOPSIS[n]?.summary ?? ""] as const);
+  const width = Math.max(...rows.map(([u]) => u.length));
+  return `kraal ${version}: supervise agents in owned process groups; killed by handle, never by guess.
+
+Usage: kraal [--dir DIR] <command> [options]
+
+Commands:
+${rows.map(([u, s]) => `  ${u.padEnd(width)}   ${s}`).join("\n")}
+
+Global: --dir DIR (or KRAAL_DIR), --verbose, --version, --help.
+Run 'kraal help <command>' or 'kraal <command> --help' for a command's options.
+`;
+}
+
+function flagLabel(name: string, d: ArgDef): string {
+  const long = `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const alias = [("alias" in d ? d.alias : undefined) ?? []].flat().map((a) => `-${a}`);
+  const value = d.type === "string" ? ` ${d.valueHint ?? "VALUE"}` : "";
+  return [...alias, long].join(", ") + value;
+}
+
+/**
+ * A command's help as plain text (no colour codes: it is read in pipes, logs and by agents):
+ * the usage line from SYNOPSIS, the description, then arguments and options with defaults.
+ */
+export function commandHelp(name: string, cmd: CommandDef<any>): string {
+  const meta = (cmd.meta ?? {}) as { description?: string };
+  const defs = Object.entries((cmd.args ?? {}) as Record<string, ArgDef>);
+  const positionals = defs.filter(([, d]) => d.type === "positional");
+  const options = defs.filter(([, d]) => d.type !== "positional");
+  const table = (rows: [string, string][]) => {
+    const w = Math.max(...rows.map(([l]) => l.length));
+    return rows.map(([l, t]) => `  ${l.padEnd(w)}   ${t}`).join("\n");
+  };
+  const parts = [`Usage: kraal ${SYNOPSIS[name]?.usage ?? name}`, "", meta.description ?? ""];
+  if (positionals.length) parts.push("", "Arguments:", table(positionals.map(([n, d]) => [d.valueHint ?? n.toUpperCase(), d.description ?? ""])));
+  const optionRows = options.map(([n, d]): [string, string] => [flagLabel(n, d), `${d.description ?? ""}${d.default !== undefined && d.default !== false ? ` (default: ${d.default})` : ""}`]);
+  optionRows.push(["-h, --help", "Show this help"]);
+  parts.push("", "Options:", table(optionRows));
+  return `${parts.join("\n")}\n`;
+}
+
+/** Edit distance between two short strings (for "did you mean"). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The command a misspelt name most likely meant (at most two edits away, or a prefix), if any. */
+export function didYouMean(name: string, names: string[]): string | undefined {
+  const visible = names.filter((n) => !n.startsWith("_"));
+  const scored = visible.map((n) => [n, n.startsWith(name) && name.length >= 2 ? 0 : distance(name, n)] as const).sort((a, b) => a[1] - b[1]);
+  return scored[0] && scored[0][1] <= 2 ? scored[0][0] : undefined;
+}
