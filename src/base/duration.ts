@@ -7,17 +7,19 @@ export const MAX_DURATION_MS = 2_147_483_647;
 
 /**
  * Parses `300ms`, `5s`, `1.5s`, `2m`, `1h`; a bare number means seconds, as timeout(1) reads it.
- * Returns whole milliseconds. Throws UsageError naming the flag for anything else,
+ * Returns whole milliseconds. Throws UsageError naming `label` (a flag, `--grace`; omitted where
+ * the caller names the source itself, as config errors do) for anything else,
  * so a typo never silently becomes "no grace" or "wait forever".
  */
-export function parseDuration(text: string, flag = "duration"): number {
+export function parseDuration(text: string, label?: string): number {
+  const at = label ? `${label}: ` : "";
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
   if (!m) {
-    throw new UsageError(`--${flag}: ${JSON.stringify(text)} is not a duration`, "use a number with a unit: 300ms, 5s, 2m, 1h");
+    throw new UsageError(`${at}${JSON.stringify(text)} is not a duration`, "use a number with a unit: 300ms, 5s, 2m, 1h");
   }
   const ms = Math.round(Number(m[1]) * UNIT_MS[m[2] ?? "s"]!);
   if (!Number.isFinite(ms) || ms > MAX_DURATION_MS) {
-    throw new UsageError(`--${flag}: ${text} is too long (at most 24 days)`);
+    throw new UsageError(`${at}${text} is too long (at most 24 days)`);
   }
   return ms;
 }

@@ -21,10 +21,10 @@ const DEFAULT_KEYS = AGENT_KEYS.filter((k) => k !== "cmd");
 const RESTART_VALUES: RestartWhen[] = ["no", "on-failure", "always"];
 const DEFAULT_MAX_RESTARTS = 5;
 
-/** A configuration error, naming the file and, where it can be found, the line. Exit 2. */
+/** A configuration error, naming the file and, where it can be found, the line (and column). Exit 2. */
 export class ConfigError extends KraalError {
-  constructor(file: string, where: string, message: string, line?: number) {
-    super("E_CONFIG", `${basename(file)}${line ? `:${line}` : ""}: ${where ? `${where}: ` : ""}${message}`, { exitCode: 2, facts: { file, line } });
+  constructor(file: string, where: string, message: string, line?: number, column?: number) {
+    super("E_CONFIG", `${basename(file)}${line ? `:${line}` : ""}${line && column ? `:${column}` : ""}: ${where ? `${where}: ` : ""}${message}`, { exitCode: 2, facts: { file, line, column } });
     this.name = "ConfigError";
   }
 }
@@ -45,7 +45,32 @@ export function findConfig(cwd: string, file?: string): string {
 
 export function loadConfig(path: string): AgentSpec[] {
   const text = readFileSync(path, "utf8");
-  return basename(path) === "Procfile" || !path.endsWith(".toml") ? parseProcfile(text, path) : parseToml(text, path);
+  return /\.toml$/i.test(path) ? parseToml(text, path) : parseProcfile(text, path);
+}
+
+/**
+ * Where Bun's TOML parser failed (its errors carry no position): the first line at which the
+ * text cut after it fails with the same message, then the first column on that line at which it
+ * does. Both 1-based; undefined when the failure cannot be pinned down that way.
+ */
+export function tomlErrorPosition(text: string, message: string): { line: number; column?: number } | undefined {
+  const failsSame = (prefix: string) => {
+    try {
+      Bun.TOML.parse(prefix);
+      return false;
+    } catch (e) {
+      return (e as Error).message === message;
+    }
+  };
+  const lines = text.split("\n");
+  for (let n = 1; n <= lines.length; n++) {
+    const before = lines.slice(0, n - 1).join("\n") + (n > 1 ? "\n" : "");
+    if (!failsSame(before + lines[n - 1]!)) continue;
+    const line = lines[n - 1]!;
+    for (let col = 1; col <= line.length; col++) if (failsSame(before + line.slice(0, col))) return { line: n, column: col };
+    return { line: n };
+  }
+  return undefined;
 }
 
 /** Line (1-based) of the n-th line matching `re`, if any. */
@@ -79,8 +104,12 @@ export function parseToml(text: string, path: string): AgentSpec[] {
   } catch (e) {
     const msg = (e as Error).message.replace(/^TOML Parse error: /, "");
     const dup = /Cannot redefine (?:table|key) '([^']+)'/.exec(msg);
-    const line = dup ? (lineOf(text, new RegExp(`^\\s*\\[[^\\]]*\\b${escapeRe(dup[1]!)}\\s*\\]`), 2) ?? lineOf(text, new RegExp(`^\\s*"?${escapeRe(dup[1]!)}"?\\s*=`), 2)) : undefined;
-    throw new ConfigError(path, "", dup ? `duplicate name ${JSON.stringify(dup[1])}` : `invalid TOML: ${msg}`, line);
+    if (dup) {
+      const line = lineOf(text, new RegExp(`^\\s*\\[[^\\]]*\\b${escapeRe(dup[1]!)}\\s*\\]`), 2) ?? lineOf(text, new RegExp(`^\\s*"?${escapeRe(dup[1]!)}"?\\s*=`), 2);
+      throw new ConfigError(path, "", `duplicate name ${JSON.stringify(dup[1])}`, line);
+    }
+    const at = tomlErrorPosition(text, (e as Error).message);
+    throw new ConfigError(path, "", `invalid TOML: ${msg}`, at?.line, at?.column);
   }
   for (const k of Object.keys(doc)) {
     if (k !== "agents" && k !== "defaults") throw new ConfigError(path, k, "unknown table (expected [defaults] and [agents.NAME])", lineOf(text, new RegExp(`^\\s*\\[?\\s*${escapeRe(k)}\\b`)));
@@ -135,7 +164,7 @@ export function parseToml(text: string, path: string): AgentSpec[] {
       }, DEFAULT_MAX_RESTARTS),
       backoff: get("backoff", readBackoff, DEFAULT_BACKOFF),
     };
-    const graceMs = get("grace", (v) => parseDuration(str(v), "grace"), DEFAULT_GRACE_MS);
+    const graceMs = get("grace", (v) => parseDuration(str(v)), DEFAULT_GRACE_MS);
     return { name, argv, cwd, env, policy, graceMs };
   });
 }
@@ -173,12 +202,12 @@ function readEnv(v: unknown): Record<string, string> {
 
 /** `backoff = "1s"` (the first delay) or `backoff = { initial = "1s", max = "30s" }`. */
 function readBackoff(v: unknown): RestartPolicy["backoff"] {
-  if (typeof v === "string") return { initialMs: parseDuration(v, "backoff"), maxMs: Math.max(parseDuration(v, "backoff"), DEFAULT_BACKOFF.maxMs) };
+  if (typeof v === "string") return { initialMs: parseDuration(v), maxMs: Math.max(parseDuration(v), DEFAULT_BACKOFF.maxMs) };
   if (typeof v === "object" && v !== null && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
     for (const k of Object.keys(o)) if (k !== "initial" && k !== "max") throw new Error(`unknown key ${k} (expected initial, max)`);
-    const initialMs = o.initial === undefined ? DEFAULT_BACKOFF.initialMs : parseDuration(str(o.initial), "backoff.initial");
-    const maxMs = o.max === undefined ? Math.max(initialMs, DEFAULT_BACKOFF.maxMs) : parseDuration(str(o.max), "backoff.max");
+    const initialMs = o.initial === undefined ? DEFAULT_BACKOFF.initialMs : parseDuration(str(o.initial), "initial");
+    const maxMs = o.max === undefined ? Math.max(initialMs, DEFAULT_BACKOFF.maxMs) : parseDuration(str(o.max), "max");
     if (maxMs < initialMs) throw new Error("max is shorter than initial");
     return { initialMs, maxMs: Math.min(maxMs, MAX_DURATION_MS) };
   }

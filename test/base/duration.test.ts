@@ -14,9 +14,11 @@ describe("durations", () => {
 
   test("reject anything else, naming the flag", () => {
     for (const bad of ["", "5x", "-1s", "s", "1e3", "5 s s", "1.s", "Infinity", "0x10"]) {
-      expect(() => parseDuration(bad, "grace")).toThrow("--grace");
+      expect(() => parseDuration(bad, "--grace")).toThrow("--grace: ");
     }
     expect(() => parseDuration("999999h")).toThrow("too long");
+    // Config files name the key themselves: no flag that does not exist is mentioned.
+    expect(() => parseDuration("zz")).toThrow(/^"zz" is not a duration$/);
   });
 
   test("every generated value round-trips through its unit", () => {

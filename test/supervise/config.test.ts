@@ -52,6 +52,11 @@ env = { B = "override" }
     expect(err(`[agents.a]\ncmd = "x"\n\n[agents.a]\ncmd = "y"\n`)).toBe('kraal.toml:4: duplicate name "a"');
     expect(err(`[agent.a]\ncmd = "x"\n`)).toContain("kraal.toml:1: agent: unknown table");
     expect(err(`[agents.a]\ncmd = \n`)).toContain("invalid TOML");
+    // Invalid TOML carries the line and column; a bad duration names the key, not a flag.
+    expect(err(`[agents.a]\ncmd = "x"\nbad = = 3\n`)).toBe("kraal.toml:3:7: invalid TOML: Expected a value but found '='");
+    expect(err(`[agents.a]\ncmd = [1,\n`)).toStartWith("kraal.toml:2:7: invalid TOML: ");
+    expect(err(`[agents.a]\ncmd = "x"\nbackoff = "zz"\n`)).toBe('kraal.toml:3: agents.a.backoff: "zz" is not a duration');
+    expect(err(`[agents.a]\ncmd = "x"\nbackoff = { initial = "q" }\n`)).toBe('kraal.toml:3: agents.a.backoff: initial: "q" is not a duration');
     expect(err(``)).toContain("no agents defined");
   });
 });
@@ -77,5 +82,10 @@ describe("Procfile", () => {
   test("loadConfig picks the parser by file name", () => {
     writeFileSync(join(dir, "Procfile"), "a: true\n");
     expect(loadConfig(join(dir, "Procfile"))[0]!.name).toBe("a");
+    // A *.toml file (any case) is never read as a Procfile, even when it looks like one.
+    for (const name of ["procs.toml", "Procs.TOML"]) {
+      writeFileSync(join(dir, name), "a: true\n");
+      expect(() => loadConfig(join(dir, name))).toThrow("invalid TOML");
+    }
   });
 });

@@ -12,7 +12,7 @@ export default defineCommand({
     ...globalArgs,
   },
   async run({ args }) {
-    const timeoutMs = parseDuration(args.timeout ?? "30s", "timeout");
+    const timeoutMs = parseDuration(args.timeout ?? "30s", "--timeout");
     const r = await stopSupervisor(layoutFrom(args), timeoutMs);
     if (r.result === "none") {
       log().info("no kraal up is running here");

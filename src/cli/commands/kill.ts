@@ -31,7 +31,7 @@ export default defineCommand({
     ...globalArgs,
   },
   async run({ args }) {
-    const graceMs = args.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(args.grace, "grace");
+    const graceMs = args.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(args.grace, "--grace");
     const l = layoutFrom(args);
     let ids = args._.map(String);
     if (args.all) {

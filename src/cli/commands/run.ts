@@ -32,8 +32,8 @@ export default defineCommand({
     if (args._.length) throw new UsageError(`unexpected argument ${JSON.stringify(args._[0])} before --`);
     const id = args.name ?? `run-${process.pid}`;
     validateId(id);
-    const graceMs = args.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(args.grace, "grace");
-    const timeoutMs = args.timeout === undefined ? null : parseDuration(args.timeout, "timeout");
+    const graceMs = args.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(args.grace, "--grace");
+    const timeoutMs = args.timeout === undefined ? null : parseDuration(args.timeout, "--timeout");
     const l = layoutFrom(args);
     const cwd = resolve(process.cwd());
     becomeSubreaper();

@@ -16,7 +16,7 @@ export default defineCommand({
   },
   async run({ args }) {
     const id = checkedId(args.id);
-    const timeoutMs = args.timeout === undefined ? Infinity : parseDuration(args.timeout, "timeout");
+    const timeoutMs = args.timeout === undefined ? Infinity : parseDuration(args.timeout, "--timeout");
     const end = await waitForEnd(layoutFrom(args), id, encodeId(id), { timeoutMs });
     if (end === "timeout") {
       throw new KraalError("E_TIMEOUT", `${id} still running after ${args.timeout}`, { exitCode: EXIT.timeout });
