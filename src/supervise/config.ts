@@ -5,6 +5,7 @@ import { KraalError } from "../base/errors.ts";
 import { validateId } from "../handle/id.ts";
 import { DEFAULT_BACKOFF, type RestartPolicy, type RestartWhen } from "./restart.ts";
 import { DEFAULT_GRACE_MS } from "../lifecycle/terminate.ts";
+import { readEnvFile } from "./env-file.ts";
 
 /** One agent of a kraal.toml or Procfile, fully resolved. */
 export interface AgentSpec {
@@ -14,9 +15,15 @@ export interface AgentSpec {
   env: Record<string, string>;
   policy: RestartPolicy;
   graceMs: number;
+  /**
+   * When it exits, `up` stops every other agent and exits with its status: the foreman/overmind
+   * convention for Procfile entries (unless named with `--can-die`); never for kraal.toml agents,
+   * which have restart policies instead.
+   */
+  stopsOthers: boolean;
 }
 
-const AGENT_KEYS = ["cmd", "cwd", "env", "restart", "max_restarts", "backoff", "grace"] as const;
+const AGENT_KEYS = ["cmd", "cwd", "env", "env_file", "restart", "max_restarts", "backoff", "grace"] as const;
 const DEFAULT_KEYS = AGENT_KEYS.filter((k) => k !== "cmd");
 const RESTART_VALUES: RestartWhen[] = ["no", "on-failure", "always"];
 const DEFAULT_MAX_RESTARTS = 5;
@@ -43,9 +50,21 @@ export function findConfig(cwd: string, file?: string): string {
   throw new KraalError("E_CONFIG", `no kraal.toml or Procfile in ${cwd}`, { exitCode: 2, hint: "give one with: kraal up -f FILE" });
 }
 
-export function loadConfig(path: string): AgentSpec[] {
+export function loadConfig(path: string, opts: { env?: Record<string, string | undefined>; port?: number } = {}): AgentSpec[] {
   const text = readFileSync(path, "utf8");
-  return /\.toml$/i.test(path) ? parseToml(text, path) : parseProcfile(text, path);
+  if (/\.toml$/i.test(path)) return parseToml(text, path);
+  // foreman: a .env beside the Procfile; PORT's base from --port, else .env, else the environment.
+  const dotenv = readEnvFile(resolve(dirname(path), ".env")) ?? {};
+  const base = opts.port ?? portOf(dotenv.PORT) ?? portOf((opts.env ?? process.env).PORT) ?? DEFAULT_BASE_PORT;
+  return parseProcfile(text, path, { env: dotenv, basePort: base });
+}
+
+/** foreman's ports: the first Procfile entry gets PORT=5000, the next 5100, and so on. */
+export const DEFAULT_BASE_PORT = 5000;
+export const PORT_STEP = 100;
+
+function portOf(v: string | undefined): number | undefined {
+  return v !== undefined && /^\d{1,5}$/.test(v) ? Number(v) : undefined;
 }
 
 /**
@@ -148,8 +167,11 @@ export function parseToml(text: string, path: string): AgentSpec[] {
     if (a.cmd === undefined) throw new ConfigError(path, where, "missing cmd", lineOf(text, new RegExp(`^\\s*\\[\\s*agents\\s*\\.\\s*"?${escapeRe(name)}"?\\s*\\]`)));
     const argv = get("cmd", readCmd, [] as string[]);
     const cwd = get("cwd", (v) => resolve(base, str(v)), base);
-    // env merges: the agent's variables over the defaults'.
+    const envFiles = (t: Record<string, unknown>, tableName: string) => (t.env_file !== undefined ? at(tableName, t, "env_file", (v) => readEnvFiles(v, base)) : {});
+    // Precedence, lowest first: env files ([defaults], then the agent's), then env tables (likewise).
     const env = {
+      ...envFiles(defaults, "defaults"),
+      ...envFiles(a, where),
       ...(defaults.env !== undefined ? at("defaults", defaults, "env", readEnv) : {}),
       ...(a.env !== undefined ? at(where, a, "env", readEnv) : {}),
     };
@@ -165,7 +187,7 @@ export function parseToml(text: string, path: string): AgentSpec[] {
       backoff: get("backoff", readBackoff, DEFAULT_BACKOFF),
     };
     const graceMs = get("grace", (v) => parseDuration(str(v)), DEFAULT_GRACE_MS);
-    return { name, argv, cwd, env, policy, graceMs };
+    return { name, argv, cwd, env, policy, graceMs, stopsOthers: false };
   });
 }
 
@@ -188,6 +210,19 @@ function readCmd(v: unknown): string[] {
   }
   if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return v as string[];
   throw new Error("expected a string (run by sh -c) or a non-empty array of strings (argv)");
+}
+
+/** `env_file = ".env"` or a list of them, relative to the config file; later files win. Each must exist. */
+function readEnvFiles(v: unknown, base: string): Record<string, string> {
+  const list = typeof v === "string" ? [v] : Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : null;
+  if (!list) throw new Error('expected a path or a list of paths (env_file = ".env")');
+  const env: Record<string, string> = {};
+  for (const f of list) {
+    const vars = readEnvFile(resolve(base, f));
+    if (!vars) throw new Error(`no such file: ${f}`);
+    Object.assign(env, vars);
+  }
+  return env;
 }
 
 function readEnv(v: unknown): Record<string, string> {
@@ -216,9 +251,10 @@ function readBackoff(v: unknown): RestartPolicy["backoff"] {
 
 /**
  * Parses a Procfile: `name: command` lines (the foreman/overmind convention), `#` comments and
- * blank lines ignored. Commands run through `sh -c`; restart policy "no".
+ * blank lines ignored. Commands run through `sh -c`; restart policy "no"; each entry stops the
+ * others when it exits. Each gets `env` (a .env's variables) and PORT = basePort + 100 × its index.
  */
-export function parseProcfile(text: string, path: string): AgentSpec[] {
+export function parseProcfile(text: string, path: string, opts: { env?: Record<string, string>; basePort?: number } = {}): AgentSpec[] {
   const seen = new Map<string, number>();
   const out: AgentSpec[] = [];
   text.split("\n").forEach((raw, i) => {
@@ -230,7 +266,8 @@ export function parseProcfile(text: string, path: string): AgentSpec[] {
     if (!cmd.trim()) throw new ConfigError(path, name, "empty command", i + 1);
     if (seen.has(name)) throw new ConfigError(path, name, `duplicate name (first on line ${seen.get(name)})`, i + 1);
     seen.set(name, i + 1);
-    out.push({ name, argv: ["sh", "-c", cmd], cwd: dirname(path), env: {}, policy: { restart: "no", maxRestarts: DEFAULT_MAX_RESTARTS, backoff: DEFAULT_BACKOFF }, graceMs: DEFAULT_GRACE_MS });
+    const env = { ...opts.env, PORT: String((opts.basePort ?? DEFAULT_BASE_PORT) + PORT_STEP * out.length) };
+    out.push({ name, argv: ["sh", "-c", cmd], cwd: dirname(path), env, policy: { restart: "no", maxRestarts: DEFAULT_MAX_RESTARTS, backoff: DEFAULT_BACKOFF }, graceMs: DEFAULT_GRACE_MS, stopsOthers: true });
   });
   if (out.length === 0) throw new ConfigError(path, "", "no processes defined");
   return out;

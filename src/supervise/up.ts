@@ -21,6 +21,8 @@ import { isLive } from "../handle/verdict.ts";
 export interface UpResult {
   /** The signal that stopped everything, if one did. */
   stoppedBy: StopSignal | null;
+  /** The agent whose exit stopped everything (a Procfile entry, see AgentSpec.stopsOthers), and how it ended. */
+  endedBy: { name: string; status: ExitStatus } | null;
   /** Every agent that ran ended with exit 0 (and none gave up). */
   allSucceeded: boolean;
 }
@@ -83,13 +85,23 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   };
 
   let stoppedBy: StopSignal | null = null;
+  let endedBy: UpResult["endedBy"] = null;
+  const stopping = () => stoppedBy !== null || endedBy !== null;
   const running = new Map<string, Attached>();
   const wakers = new Set<() => void>();
   const stopAll = (sig: StopSignal) => {
     if (stoppedBy && sig !== "SIGINT") return;
-    const first = !stoppedBy;
+    const first = !stopping();
     stoppedBy ??= sig;
     for (const a of running.values()) (first ? a.stop("SIGTERM") : a.stop("SIGINT"));
+    for (const wake of wakers) wake();
+  };
+  /** A Procfile entry ended: stop the others (foreman's convention) and exit with its status. */
+  const endAll = (spec: AgentSpec, status: ExitStatus) => {
+    if (stopping()) return;
+    endedBy = { name: spec.name, status };
+    event(spec.name, `exited (${describeExit(status)}); stopping the others (a Procfile entry ends them all; --can-die ${spec.name} keeps them running)`);
+    for (const a of running.values()) a.stop("SIGTERM");
     for (const wake of wakers) wake();
   };
   const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => {
@@ -120,7 +132,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     let restarts = 0;
     let last: ExitStatus = { exitCode: null, signal: null };
     for (;;) {
-      if (stoppedBy) return last;
+      if (stopping()) return last;
       const startedAt = performance.now();
       let agent: Attached;
       let logFd: number;
@@ -134,7 +146,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
         logFd = openSync(logPath(l, encodeId(spec.name)), "a", 0o600);
         agent = new Attached(l, started, spec.graceMs);
         running.set(spec.name, agent);
-        if (stoppedBy) agent.stop("SIGTERM");
+        if (stopping()) agent.stop("SIGTERM");
         setState(spec, { state: "running", restarts, nextStartAt: undefined });
         event(spec.name, `started (pgid ${agent.pgid})${restarts ? `, restart ${restarts}` : ""}`);
         const proc = started.proc;
@@ -151,10 +163,15 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
         setState(spec, { state: "failed", restarts });
         return "failed";
       }
-      const decision = decideRestart({ policy: spec.policy, status: last, ranForMs: performance.now() - startedAt, attempt, stopping: stoppedBy !== null });
+      const decision = decideRestart({ policy: spec.policy, status: last, ranForMs: performance.now() - startedAt, attempt, stopping: stopping() });
       const how = describeExit(last);
+      if (decision.action === "done" && spec.stopsOthers && !stopping()) {
+        endAll(spec, last);
+        setState(spec, { state: "exited", restarts, exitCode: last.exitCode, signal: last.signal });
+        return last;
+      }
       if (decision.action === "done") {
-        event(spec.name, stoppedBy ? `stopped (${how})` : `exited (${how})`);
+        event(spec.name, stopping() ? `stopped (${how})` : `exited (${how})`);
         setState(spec, { state: "exited", restarts, exitCode: last.exitCode, signal: last.signal });
         return last;
       }
@@ -174,9 +191,9 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   try {
     const results = await Promise.all(specs.map(lifecycle));
     const ran = results.filter((r) => r !== "skipped");
-    if (ran.length === 0 && !stoppedBy) throw new KraalError("E_NOTHING", "no agent was started (all are already running)");
+    if (ran.length === 0 && !stopping()) throw new KraalError("E_NOTHING", "no agent was started (all are already running)");
     const allSucceeded = ran.every((r) => r !== "failed" && r.exitCode === 0);
-    return { stoppedBy, allSucceeded };
+    return { stoppedBy, endedBy, allSucceeded };
   } finally {
     for (const [sig, h] of handlers) process.off(sig, h);
     removeSupervisor(l, record);

@@ -148,4 +148,48 @@ describe("kraal up", () => {
     expect(run("down").code).toBe(0);
     await up.proc.exited;
   });
+
+  test("Procfile: when one entry exits, up stops the others and exits with its status", async () => {
+    config(`web: exec ${fixture("forever.sh")} ${join(t.dir, "web")}\nonce: sleep 0.3; exit 3\n`, "Procfile");
+    const up = startUp();
+    const web = await readyPid(join(t.dir, "web"));
+    expect(await up.proc.exited).toBe(3);
+    expect(isDeadOrZombie(web)).toBe(true);
+    const out = await up.stdout;
+    expect(out).toContain("once | [kraal] exited (exit 3); stopping the others");
+    expect(out).toContain("web  | [kraal] stopped (SIGTERM)");
+  }, 15_000);
+
+  test("Procfile: --can-die NAME keeps the others running when NAME exits", async () => {
+    config(`web: exec ${fixture("forever.sh")} ${join(t.dir, "web")}\nonce: exit 0\n`, "Procfile");
+    const up = startUp(["--can-die", "once"]);
+    const web = await readyPid(join(t.dir, "web"));
+    await waitUntil(() => psJson("-a").find((x) => x.id === "once" && x.history), { what: "once to finish" });
+    expect(isDeadOrZombie(web)).toBe(false);
+    up.proc.kill("SIGINT");
+    expect(await up.proc.exited).toBe(130);
+    expect(run("up", "--can-die", "nope").stderr).toContain('--can-die "nope": no such agent in Procfile');
+  }, 15_000);
+
+  test("Procfile: PORT per entry from 5000 in steps of 100, and .env beside it", () => {
+    config("a: echo a=$PORT $GREETING\nb: echo b=$PORT\n", "Procfile");
+    const plain = run("up", "--can-die", "a", "--can-die", "b");
+    expect(plain.stdout).toContain("a | a=5000");
+    expect(plain.stdout).toContain("b | b=5100");
+    writeFileSync(join(t.dir, ".env"), "# foreman's .env\nGREETING='hello there'\nPORT=6000\n");
+    const withEnv = run("up", "--can-die", "a", "--can-die", "b");
+    expect(withEnv.stdout).toContain("a | a=6000 hello there");
+    expect(withEnv.stdout).toContain("b | b=6100");
+    expect(run("up", "--port", "7000", "--can-die", "a", "--can-die", "b").stdout).toContain("b | b=7100");
+  }, 15_000);
+
+  test("kraal.toml: env_file, overridden by env tables; a missing env file is a config error", () => {
+    writeFileSync(join(t.dir, "base.env"), "A=from-file\nB=from-file\n");
+    config(`[defaults]\nenv_file = "base.env"\n[agents.show]\ncmd = "echo $A $B"\nenv = { B = "from-table" }\n`);
+    expect(run("up").stdout).toContain("show | from-file from-table");
+    config(`[agents.show]\ncmd = "true"\nenv_file = "missing.env"\n`);
+    const r = run("up");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("kraal: error: kraal.toml:3: agents.show.env_file: no such file: missing.env\n");
+  }, 15_000);
 });
