@@ -38,7 +38,7 @@ export class Attached {
   readonly pgid: number;
   private readonly l: Layout;
   private readonly started: Started;
-  private readonly graceMs: number;
+  readonly graceMs: number;
   private exited = false;
   private stopping: StopSignal | "timeout" | null = null;
   private escalation: ReturnType<typeof setTimeout> | null = null;

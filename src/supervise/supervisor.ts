@@ -77,3 +77,27 @@ export function readSupervisor(l: Layout): { record: SupervisorRecord; alive: bo
   const alive = r.bootId === me.bootId && r.host === me.host && r.uid === me.uid && !!st && st.startTicks === r.start && st.state !== "Z";
   return { record: r, alive };
 }
+
+const STOP_REQUEST = "supervisor.stop";
+
+/**
+ * `down` leaves its reason beside the supervisor record before it signals, so `up` can tell the
+ * person at its terminal why it is stopping. Advisory only: nothing is signaled because of it.
+ */
+export function requestStop(l: Layout, reason: string): void {
+  try {
+    writeFileAtomic(l.root, STOP_REQUEST, `${JSON.stringify({ reason: reason.slice(0, 200) })}\n`);
+  } catch {}
+}
+
+/** The reason a `down` left, if any (and removes it); null when the signal came from elsewhere. */
+export function takeStopRequest(l: Layout): string | null {
+  const path = join(l.root, STOP_REQUEST);
+  try {
+    const r = JSON.parse(readFileSync(path, "utf8")) as { reason?: unknown };
+    unlinkSync(path);
+    return typeof r.reason === "string" ? r.reason.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?") : null;
+  } catch {
+    return null;
+  }
+}

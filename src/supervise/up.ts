@@ -5,6 +5,7 @@ import { Attached, type StopSignal } from "./attached.ts";
 import type { AgentSpec } from "./config.ts";
 import { KraalError } from "../base/errors.ts";
 import { describeExit, type ExitStatus } from "../base/exit-status.ts";
+import { formatDuration } from "../base/duration.ts";
 import { encodeId } from "../handle/id.ts";
 import { inspect } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
@@ -14,7 +15,7 @@ import { readStat } from "../handle/probes.ts";
 import { decideRestart } from "./restart.ts";
 import { agentEnv, spawnAgent } from "../lifecycle/spawner.ts";
 import { ensureLayout, type Layout } from "../handle/state.ts";
-import { newSupervisorRecord, readSupervisor, removeSupervisor, type SupervisedAgent, writeSupervisor } from "./supervisor.ts";
+import { newSupervisorRecord, readSupervisor, removeSupervisor, requestStop, type SupervisedAgent, takeStopRequest, writeSupervisor } from "./supervisor.ts";
 import { sweep } from "../lifecycle/sweep.ts";
 import { isLive } from "../handle/verdict.ts";
 
@@ -30,6 +31,8 @@ export interface UpResult {
 export interface UpIO {
   /** One line of an agent's output, or a kraal event about it. */
   print(name: string, text: string): void;
+  /** A kraal event about the whole set (shutdown), for the person at the terminal. */
+  notice(text: string): void;
 }
 
 /** After an agent ends, how long to wait for the rest of its output to arrive. */
@@ -92,9 +95,18 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   const stopAll = (sig: StopSignal) => {
     if (stoppedBy && sig !== "SIGINT") return;
     const first = !stopping();
+    if (stoppedBy === null) announceStop(sig);
+    else if (sig === "SIGINT") io.notice("[kraal] second Ctrl-C: killing what is left now (SIGKILL)");
     stoppedBy ??= sig;
     for (const a of running.values()) (first ? a.stop("SIGTERM") : a.stop("SIGINT"));
     for (const wake of wakers) wake();
+  };
+  /** One line saying what is stopping, why, and how long it may take. */
+  const announceStop = (sig: StopSignal) => {
+    const n = running.size;
+    const grace = Math.max(0, ...[...running.values()].map((a) => a.graceMs));
+    const why = sig === "SIGINT" ? "Ctrl-C" : takeStopRequest(l) ?? sig;
+    io.notice(`[kraal] ${why}: stopping ${n} agent${n === 1 ? "" : "s"} (grace ${formatDuration(grace)})${sig === "SIGINT" ? "; Ctrl-C again to force" : ""}`);
   };
   /** A Procfile entry ended: stop the others (foreman's convention) and exit with its status. */
   const endAll = (spec: AgentSpec, status: ExitStatus) => {
@@ -213,6 +225,7 @@ export async function stopSupervisor(l: Layout, timeoutMs: number): Promise<{ re
     return !!st && st.startTicks === start && st.state !== "Z";
   };
   if (!isIt() || pid === process.pid) return { result: "none" };
+  requestStop(l, `kraal down from pid ${process.pid}`);
   process.kill(pid, "SIGTERM");
   const deadline = performance.now() + timeoutMs;
   let wait = 2;

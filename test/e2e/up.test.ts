@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, kraal, fixture, isDeadOrZombie, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
@@ -106,6 +106,21 @@ describe("kraal up", () => {
     for (const pid of pids) expect(isDeadOrZombie(pid)).toBe(true);
   });
 
+  test("shutdown says what is happening: Ctrl-C, a second Ctrl-C, and down from another shell", async () => {
+    config(`[defaults]\ngrace = "5s"\n${forever("one")}${forever("two")}`.replaceAll("READY", t.dir));
+    const up = startUp();
+    await Promise.all(["one", "two"].map((id) => readyPid(join(t.dir, id))));
+    up.proc.kill("SIGINT");
+    expect(await up.proc.exited).toBe(130);
+    expect(await up.stdout).toContain("[kraal] Ctrl-C: stopping 2 agents (grace 5s); Ctrl-C again to force\n");
+    for (const id of ["one", "two"]) rmSync(join(t.dir, id));
+    const again = startUp();
+    await Promise.all(["one", "two"].map((id) => readyPid(join(t.dir, id))));
+    expect(run("down").code).toBe(0);
+    expect(await again.proc.exited).toBe(143);
+    expect(await again.stdout).toMatch(/\[kraal\] kraal down from pid \d+: stopping 2 agents \(grace 5s\)\n/);
+  }, 20_000);
+
   test("a second Ctrl-C skips the grace", async () => {
     config(`[agents.stubborn]\ncmd = ["${fixture("ignore-term.sh")}", "${join(t.dir, "s")}"]\ngrace = "20s"\n`);
     const up = startUp();
@@ -115,6 +130,7 @@ describe("kraal up", () => {
     up.proc.kill("SIGINT");
     expect(await up.proc.exited).toBe(130);
     expect(isDeadOrZombie(pid)).toBe(true);
+    expect(await up.stdout).toContain("[kraal] second Ctrl-C: killing what is left now (SIGKILL)");
   });
 
   test("if up is SIGKILLed all its agents die with it, and the next up sweeps their handles", async () => {

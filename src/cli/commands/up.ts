@@ -37,7 +37,7 @@ export default defineCommand({
     if (!becomeSubreaper()) throw new KraalError("E_SUBREAPER", "cannot become a child subreaper (prctl failed)");
     const names = specs.map((s) => s.name);
     const line = prefixer(names, { width: Math.max(...names.map((n) => n.length)), color: useColor(1), timestamps: Boolean(args.timestamps) });
-    const result = await superviseAll(layoutFrom(args), specs, path, { print: (name, text) => writeOut(line(name, text)) });
+    const result = await superviseAll(layoutFrom(args), specs, path, { print: (name, text) => writeOut(line(name, text)), notice: (text) => writeOut(`${text}\n`) });
     process.exitCode = result.stoppedBy
       ? { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }[result.stoppedBy]
       : result.endedBy
