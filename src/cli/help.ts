@@ -13,7 +13,7 @@ export const SYNOPSIS: Record<string, { usage: string; summary: string }> = {
   wait: { usage: "wait ID [--timeout DURATION]", summary: "block until it ends; exit with its exit status" },
   logs: { usage: "logs ID [-f] [-n N]", summary: "its stdout+stderr (-f: follow while it runs)" },
   sweep: { usage: "sweep [--dry-run] [--json]", summary: "retire dead handles, quarantine corrupt ones" },
-  run: { usage: "run [--name ID] [--timeout DURATION] -- CMD [ARGS...]", summary: "run CMD attached; end what it leaves behind; exit with its status" },
+  run: { usage: "run [--name ID] [--timeout DURATION] [--no-tty] -- CMD [ARGS...]", summary: "run CMD attached; end what it leaves behind; exit with its status" },
   up: { usage: "up [-f FILE] [--timestamps] [--can-die NAME]... [--port N] [AGENT...]", summary: "start kraal.toml's (or a Procfile's) agents and supervise them" },
   down: { usage: "down [--timeout DURATION]", summary: "stop a running kraal up from another shell" },
 };

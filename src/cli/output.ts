@@ -1,4 +1,5 @@
-import { readlinkSync, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
+import { isTerminal } from "../sys/tty.ts";
 import type { ConsolaInstance } from "consola/core";
 
 let stdoutClosed = false;
@@ -29,17 +30,9 @@ export function writeJson(value: unknown): void {
   writeOut(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/**
- * Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
- * The terminal check reads the fd's link in /proc/self: loading node:tty costs milliseconds.
- */
+/** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
 export function useColor(fd: number): boolean {
-  if (process.env.NO_COLOR) return false;
-  try {
-    return /^\/dev\/(pts\/|tty|console)/.test(readlinkSync(`/proc/self/fd/${fd}`));
-  } catch {
-    return false;
-  }
+  return !process.env.NO_COLOR && isTerminal(fd);
 }
 
 let verbose = false;

@@ -26,7 +26,13 @@ export interface SpawnRequest {
    * Attached to a supervising kraal (run, up): stdio as given, a parent-death pipe on fd 4, and
    * leftovers left to the supervisor. Detached (spawn): stdio to the log, nothing tied to kraal.
    */
-  attached?: { stdout: "inherit" | "pipe"; stderr: "inherit" | "pipe"; stdin: "inherit" | "ignore" };
+  attached?: {
+    stdout: "inherit" | "pipe";
+    stderr: "inherit" | "pipe";
+    stdin: "inherit" | "ignore";
+    /** A pty for the wrapper (its controlling terminal; stdio 0-2 go to it, not to the above). */
+    terminal?: Bun.TerminalOptions;
+  };
   /** Rotate the log before starting (false for a restart within one supervisor session). */
   rotateLog?: boolean;
   /** Extra fields recorded in the handle (e.g. restarts). */
@@ -123,6 +129,7 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
         cwd: req.cwd,
         env: req.env,
         detached: true,
+        ...(a?.terminal ? { terminal: a.terminal } : {}),
         stdio: (a ? [a.stdin, a.stdout, a.stderr, "pipe", "pipe"] : ["ignore", logFd!, logFd!, "pipe"]) as unknown as ["ignore", "pipe", "pipe", "pipe"],
       });
     } finally {

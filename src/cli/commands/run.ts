@@ -10,6 +10,8 @@ import { agentEnv, spawnAgent } from "../../lifecycle/spawner.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { DEFAULT_GRACE_MS } from "../../lifecycle/terminate.ts";
 import { validateId } from "../../handle/id.ts";
+import { TerminalRelay } from "../../supervise/terminal.ts";
+import { isTerminal } from "../../sys/tty.ts";
 import { commandArgv, globalArgs, layoutFrom } from "./_shared.ts";
 
 /** 128 + the signal number, as a shell reports death by that signal. */
@@ -24,6 +26,7 @@ export default defineCommand({
     name: { type: "string", description: "Agent id shown by kraal ps (default: run-<pid>)", valueHint: "ID" },
     timeout: { type: "string", description: "Stop CMD after this long (TERM, grace, KILL) and exit 124", valueHint: "DURATION" },
     grace: { type: "string", description: "How long to wait after a signal before SIGKILL", default: "300ms", valueHint: "DURATION" },
+    tty: { type: "boolean", description: "Give CMD a terminal when kraal runs in one (--no-tty: plain stdio)", default: true },
     ...globalArgs,
   },
   async run({ args }) {
@@ -38,18 +41,21 @@ export default defineCommand({
     const cwd = resolve(process.cwd());
     becomeSubreaper();
     await sweep(l);
+    // In a terminal, the agent gets one of its own (a pty relayed to ours), as under a shell.
+    const relay = args.tty !== false && isTerminal(0) && isTerminal(1) ? new TerminalRelay() : null;
     let started;
     try {
       started = await spawnAgent(l, {
         id, argv, cwd, graceMs, mode: "run",
         env: agentEnv(process.env, { KRAAL_AGENT_ID: id }),
-        attached: { stdin: "inherit", stdout: "inherit", stderr: "inherit" },
+        attached: { stdin: "inherit", stdout: "inherit", stderr: "inherit", ...(relay ? { terminal: relay.spec } : {}) },
       });
     } catch (e) {
       if (e instanceof KraalError && e.code === "E_NOT_FOUND") throw new KraalError(e.code, e.message, { exitCode: 127 });
       if (e instanceof KraalError && e.code === "E_NOT_EXECUTABLE") throw new KraalError(e.code, e.message, { exitCode: 126 });
       throw e;
     }
+    if (relay && started.proc.terminal) relay.attach(started.proc.terminal);
     const agent = new Attached(l, started, graceMs);
     const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => {
       const h = () => agent.stop(sig);
@@ -58,6 +64,7 @@ export default defineCommand({
     });
     const timer = timeoutMs === null ? null : setTimeout(() => agent.stop("timeout"), timeoutMs);
     const end = await agent.done;
+    await relay?.restore();
     if (timer) clearTimeout(timer);
     for (const [sig, h] of handlers) process.off(sig, h);
 
