@@ -52,14 +52,18 @@ export function withSupervisor(rows: AgentRow[], sup: { record: SupervisorRecord
   if (!sup?.alive) return rows;
   const out = rows.map((r) => {
     const a = sup.record.agents[r.id];
-    return a && !r.history && a.restarts ? { ...r, restarts: a.restarts } : r;
+    if (!a || r.history) return r;
+    // Running, but not yet ready for the agents that depend on it.
+    const state = a.state === "starting" && r.state === "running" ? "starting" : r.state;
+    return { ...r, state, ...(state === "starting" ? { reason: "not ready yet" } : {}), ...(a.restarts ? { restarts: a.restarts } : {}) };
   });
   for (const [id, a] of Object.entries(sup.record.agents)) {
-    if ((a.state === "backoff" || a.state === "failed") && !rows.some((r) => r.id === id && !r.history)) {
+    if ((a.state === "backoff" || a.state === "failed" || a.state === "waiting") && !rows.some((r) => r.id === id && !r.history)) {
+      const reason =
+        a.state === "backoff" && a.nextStartAt ? `restarting in ${Math.max(0, a.nextStartAt - Date.now())}ms` : a.state === "failed" ? "gave up" : a.state === "waiting" ? `waiting for ${(a.waitingFor ?? []).join(", ")}` : "";
       out.push({
         id, state: a.state, pgid: null, argv: a.argv, cwd: a.cwd, startedAt: null, endedAt: null,
-        exitCode: a.exitCode ?? null, signal: a.signal ?? null, restarts: a.restarts,
-        reason: a.state === "backoff" && a.nextStartAt ? `restarting in ${Math.max(0, a.nextStartAt - Date.now())}ms` : a.state === "failed" ? "gave up" : "",
+        exitCode: a.exitCode ?? null, signal: a.signal ?? null, restarts: a.restarts, reason,
       });
     }
   }

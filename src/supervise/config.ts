@@ -6,6 +6,7 @@ import { validateId } from "../handle/id.ts";
 import { DEFAULT_BACKOFF, type RestartPolicy, type RestartWhen } from "./restart.ts";
 import { DEFAULT_GRACE_MS } from "../lifecycle/terminate.ts";
 import { readEnvFile } from "./env-file.ts";
+import { DEFAULT_READY_TIMEOUT_MS, type ReadySpec } from "./ready.ts";
 
 /** One agent of a kraal.toml or Procfile, fully resolved. */
 export interface AgentSpec {
@@ -21,10 +22,14 @@ export interface AgentSpec {
    * which have restart policies instead.
    */
   stopsOthers: boolean;
+  /** Agents that must be ready before this one starts. */
+  dependsOn: string[];
+  /** When this agent counts as ready for those that depend on it (absent: as soon as it started). */
+  ready?: ReadySpec;
 }
 
-const AGENT_KEYS = ["cmd", "cwd", "env", "env_file", "restart", "max_restarts", "backoff", "grace"] as const;
-const DEFAULT_KEYS = AGENT_KEYS.filter((k) => k !== "cmd");
+const AGENT_KEYS = ["cmd", "cwd", "env", "env_file", "restart", "max_restarts", "backoff", "grace", "depends_on", "ready"] as const;
+const DEFAULT_KEYS = AGENT_KEYS.filter((k) => k !== "cmd" && k !== "depends_on" && k !== "ready");
 const RESTART_VALUES: RestartWhen[] = ["no", "on-failure", "always"];
 const DEFAULT_MAX_RESTARTS = 5;
 
@@ -144,7 +149,7 @@ export function parseToml(text: string, path: string): AgentSpec[] {
   checkKeys(defaults, DEFAULT_KEYS, "defaults", path, text);
   const names = Object.keys(agents);
   if (names.length === 0) throw new ConfigError(path, "", "no agents defined (add an [agents.NAME] table with a cmd)");
-  return names.map((name) => {
+  const specs: AgentSpec[] = names.map((name) => {
     const where = `agents.${name}`;
     const a = table(agents[name], where);
     checkKeys(a, AGENT_KEYS, where, path, text);
@@ -187,8 +192,13 @@ export function parseToml(text: string, path: string): AgentSpec[] {
       backoff: get("backoff", readBackoff, DEFAULT_BACKOFF),
     };
     const graceMs = get("grace", (v) => parseDuration(str(v)), DEFAULT_GRACE_MS);
-    return { name, argv, cwd, env, policy, graceMs, stopsOthers: false };
+    const dependsOn = a.depends_on === undefined ? [] : at(where, a, "depends_on", (v) => readNames(v, names, name));
+    const ready = a.ready === undefined ? undefined : at(where, a, "ready", readReady);
+    return { name, argv, cwd, env, policy, graceMs, stopsOthers: false, dependsOn, ready };
   });
+  const cycle = findCycle(specs);
+  if (cycle) throw new ConfigError(path, `agents.${cycle[0]}.depends_on`, `dependency cycle: ${cycle.join(" -> ")}`, keyLine(text, `agents.${cycle[0]}`, "depends_on"));
+  return specs;
 }
 
 function checkKeys(t: Record<string, unknown>, allowed: readonly string[], where: string, path: string, text: string): void {
@@ -210,6 +220,73 @@ function readCmd(v: unknown): string[] {
   }
   if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return v as string[];
   throw new Error("expected a string (run by sh -c) or a non-empty array of strings (argv)");
+}
+
+/** `depends_on = ["db", "cache"]`: names of other agents of the same file. */
+function readNames(v: unknown, known: string[], self: string): string[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new Error('expected a list of agent names (depends_on = ["db"])');
+  for (const n of v as string[]) {
+    if (n === self) throw new Error("an agent cannot depend on itself");
+    if (!known.includes(n)) throw new Error(`no agent ${JSON.stringify(n)} in this file`);
+  }
+  return [...new Set(v as string[])];
+}
+
+/**
+ * `ready = "pg_isready"` (a shell command), or a table with exactly one of `cmd`, `port` (a TCP
+ * port on 127.0.0.1, or `host`), `log` (a text a line of output contains), and optionally `timeout`.
+ */
+function readReady(v: unknown): ReadySpec {
+  if (typeof v === "string") return { check: { cmd: v }, timeoutMs: DEFAULT_READY_TIMEOUT_MS };
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error('expected a command or { cmd = "...", port = 5432, log = "text", timeout = "60s" }');
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!["cmd", "port", "host", "log", "timeout"].includes(k)) throw new Error(`unknown key ${k} (expected cmd, port, host, log, timeout)`);
+  const kinds = ["cmd", "port", "log"].filter((k) => o[k] !== undefined);
+  if (kinds.length !== 1) throw new Error("give exactly one of cmd, port, log");
+  const timeoutMs = o.timeout === undefined ? DEFAULT_READY_TIMEOUT_MS : parseDuration(str(o.timeout), "timeout");
+  if (o.port !== undefined) {
+    if (!Number.isSafeInteger(o.port) || (o.port as number) < 1 || (o.port as number) > 65535) throw new Error(`port: expected 1-65535, got ${JSON.stringify(o.port)}`);
+    return { check: { port: o.port as number, host: o.host === undefined ? "127.0.0.1" : str(o.host) }, timeoutMs };
+  }
+  if (o.host !== undefined) throw new Error("host goes with port");
+  return { check: o.cmd !== undefined ? { cmd: str(o.cmd) } : { log: str(o.log) }, timeoutMs };
+}
+
+/** A dependency cycle as a path of names (first = last), or null. */
+export function findCycle(specs: Pick<AgentSpec, "name" | "dependsOn">[]): string[] | null {
+  const deps = new Map(specs.map((s) => [s.name, s.dependsOn]));
+  const state = new Map<string, "visiting" | "done">();
+  const path: string[] = [];
+  const visit = (n: string): string[] | null => {
+    if (state.get(n) === "done") return null;
+    if (state.get(n) === "visiting") return [...path.slice(path.indexOf(n)), n];
+    state.set(n, "visiting");
+    path.push(n);
+    for (const d of deps.get(n) ?? []) {
+      const c = visit(d);
+      if (c) return c;
+    }
+    path.pop();
+    state.set(n, "done");
+    return null;
+  };
+  for (const s of specs) {
+    const c = visit(s.name);
+    if (c) return c;
+  }
+  return null;
+}
+
+/** `names` plus every agent they depend on, directly or not, in file order. */
+export function withDependencies(specs: AgentSpec[], names: string[]): AgentSpec[] {
+  const want = new Set<string>();
+  const add = (n: string) => {
+    if (want.has(n)) return;
+    want.add(n);
+    for (const d of specs.find((s) => s.name === n)?.dependsOn ?? []) add(d);
+  };
+  names.forEach(add);
+  return specs.filter((s) => want.has(s.name));
 }
 
 /** `env_file = ".env"` or a list of them, relative to the config file; later files win. Each must exist. */
@@ -267,7 +344,7 @@ export function parseProcfile(text: string, path: string, opts: { env?: Record<s
     if (seen.has(name)) throw new ConfigError(path, name, `duplicate name (first on line ${seen.get(name)})`, i + 1);
     seen.set(name, i + 1);
     const env = { ...opts.env, PORT: String((opts.basePort ?? DEFAULT_BASE_PORT) + PORT_STEP * out.length) };
-    out.push({ name, argv: ["sh", "-c", cmd], cwd: dirname(path), env, policy: { restart: "no", maxRestarts: DEFAULT_MAX_RESTARTS, backoff: DEFAULT_BACKOFF }, graceMs: DEFAULT_GRACE_MS, stopsOthers: true });
+    out.push({ name, argv: ["sh", "-c", cmd], cwd: dirname(path), env, policy: { restart: "no", maxRestarts: DEFAULT_MAX_RESTARTS, backoff: DEFAULT_BACKOFF }, graceMs: DEFAULT_GRACE_MS, stopsOthers: true, dependsOn: [] });
   });
   if (out.length === 0) throw new ConfigError(path, "", "no processes defined");
   return out;

@@ -6,7 +6,9 @@ import type { Layout } from "../handle/state.ts";
 
 /** What `up` says about each of its agents, for `ps` and `status` in other shells. */
 export interface SupervisedAgent {
-  state: "running" | "backoff" | "failed" | "exited";
+  state: "running" | "starting" | "waiting" | "backoff" | "failed" | "exited";
+  /** For `waiting`: the agents it waits for. */
+  waitingFor?: string[];
   restarts: number;
   argv: string[];
   cwd: string;

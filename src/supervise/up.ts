@@ -6,6 +6,8 @@ import type { AgentSpec } from "./config.ts";
 import { KraalError } from "../base/errors.ts";
 import { describeExit, type ExitStatus } from "../base/exit-status.ts";
 import { formatDuration } from "../base/duration.ts";
+import { ReadyGates } from "./gates.ts";
+import { describeCheck, waitReady } from "./ready.ts";
 import { encodeId } from "../handle/id.ts";
 import { inspect } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
@@ -46,11 +48,12 @@ async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
 }
 
 /** Forwards an agent's stdout/stderr line by line to the terminal and, unprefixed, to its log. */
-async function pump(stream: ReadableStream<Uint8Array>, name: string, logFd: number, io: UpIO): Promise<void> {
+async function pump(stream: ReadableStream<Uint8Array>, name: string, logFd: number, io: UpIO, onLine?: (line: string) => void): Promise<void> {
   const split = new LineSplitter();
   const emit = (lines: string[]) => {
     for (const l of lines) {
       io.print(name, l);
+      onLine?.(l);
       try {
         writeSync(logFd, `${l}\n`);
       } catch {}
@@ -90,6 +93,11 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   let stoppedBy: StopSignal | null = null;
   let endedBy: UpResult["endedBy"] = null;
   const stopping = () => stoppedBy !== null || endedBy !== null;
+  let markStopped!: () => void;
+  const stopped = new Promise<void>((done) => (markStopped = done));
+  const gates = new ReadyGates(specs.map((s) => s.name));
+  /** Listeners for each agent's output lines (readiness checks of the `log` kind). */
+  const lineListeners = new Map<string, Set<(line: string) => void>>();
   const running = new Map<string, Attached>();
   const wakers = new Set<() => void>();
   const stopAll = (sig: StopSignal) => {
@@ -98,6 +106,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     if (stoppedBy === null) announceStop(sig);
     else if (sig === "SIGINT") io.notice("[kraal] second Ctrl-C: killing what is left now (SIGKILL)");
     stoppedBy ??= sig;
+    markStopped();
     for (const a of running.values()) (first ? a.stop("SIGTERM") : a.stop("SIGINT"));
     for (const wake of wakers) wake();
   };
@@ -112,6 +121,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   const endAll = (spec: AgentSpec, status: ExitStatus) => {
     if (stopping()) return;
     endedBy = { name: spec.name, status };
+    markStopped();
     event(spec.name, `exited (${describeExit(status)}); stopping the others (a Procfile entry ends them all; --can-die ${spec.name} keeps them running)`);
     for (const a of running.values()) a.stop("SIGTERM");
     for (const wake of wakers) wake();
@@ -134,11 +144,62 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       wakers.add(wake);
     });
 
+  /** Once started, when does `spec` count as ready for its dependents? Opens its gate then. */
+  function watchReadiness(spec: AgentSpec, agent: Attached, env: Record<string, string>): void {
+    if (gates.isOpen(spec.name)) return;
+    if (!spec.ready) return gates.open(spec.name, true);
+    const ready = spec.ready;
+    let ended = false;
+    void agent.done.then(() => (ended = true));
+    setState(spec, { state: "starting" });
+    const lineContaining = (text: string) =>
+      new Promise<void>((done) => {
+        const set = lineListeners.get(spec.name) ?? new Set();
+        lineListeners.set(spec.name, set);
+        const listener = (line: string) => line.includes(text) && (set.delete(listener), done());
+        set.add(listener);
+      });
+    void waitReady(ready, { cwd: spec.cwd, env, lineContaining, ended: () => ended || stopping() }).then((outcome) => {
+      if (outcome === "ready") {
+        if (record.agents[spec.name]?.state === "starting") setState(spec, { state: "running" });
+        event(spec.name, `ready (${describeCheck(ready.check)})`);
+        gates.open(spec.name, true);
+      } else if (outcome === "timeout") {
+        event(spec.name, `not ready after ${formatDuration(ready.timeoutMs)} (${describeCheck(ready.check)}); agents that depend on it will not start`);
+        gates.open(spec.name, false);
+      }
+      // "ended": it ended (or up is stopping) before it was ready; a restart checks again.
+    });
+  }
+
   async function lifecycle(spec: AgentSpec): Promise<ExitStatus | "failed" | "skipped"> {
+    try {
+      return await supervise(spec);
+    } finally {
+      gates.open(spec.name, false); // if it never became ready, it never will
+    }
+  }
+
+  async function supervise(spec: AgentSpec): Promise<ExitStatus | "failed" | "skipped"> {
     const existing = inspect(l, encodeId(spec.name)).verdict;
     if (isLive(existing)) {
       event(spec.name, `already running (pgid ${existing.handle?.pgid ?? existing.legacyPgid}); not started twice`);
+      gates.open(spec.name, true);
       return "skipped";
+    }
+    if (spec.dependsOn.length) {
+      setState(spec, { state: "waiting", waitingFor: spec.dependsOn });
+      event(spec.name, `waiting for ${spec.dependsOn.join(", ")}`);
+      const blocked = await gates.waitFor(spec.dependsOn, stopped);
+      if (blocked === "stopped") {
+        setState(spec, { state: "exited", waitingFor: undefined });
+        return "skipped";
+      }
+      if (blocked) {
+        event(spec.name, `not started: ${blocked} did not become ready`);
+        setState(spec, { state: "failed", waitingFor: undefined });
+        return "failed";
+      }
     }
     let attempt = 0;
     let restarts = 0;
@@ -149,9 +210,10 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       let agent: Attached;
       let logFd: number;
       try {
+        const env = agentEnv(process.env, { ...spec.env, KRAAL_AGENT_ID: spec.name, KRAAL_RESTARTS: String(restarts) });
         const started = await spawnAgent(l, {
           id: spec.name, argv: spec.argv, cwd: spec.cwd, graceMs: spec.graceMs, mode: "up", restarts,
-          env: agentEnv(process.env, { ...spec.env, KRAAL_AGENT_ID: spec.name, KRAAL_RESTARTS: String(restarts) }),
+          env,
           attached: { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
           rotateLog: restarts === 0,
         });
@@ -159,10 +221,12 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
         agent = new Attached(l, started, spec.graceMs);
         running.set(spec.name, agent);
         if (stopping()) agent.stop("SIGTERM");
-        setState(spec, { state: "running", restarts, nextStartAt: undefined });
+        setState(spec, { state: "running", restarts, nextStartAt: undefined, waitingFor: undefined });
         event(spec.name, `started (pgid ${agent.pgid})${restarts ? `, restart ${restarts}` : ""}`);
+        watchReadiness(spec, agent, env);
         const proc = started.proc;
-        const output = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>, spec.name, logFd, io), pump(proc.stderr as ReadableStream<Uint8Array>, spec.name, logFd, io)]);
+        const onLine = (line: string) => lineListeners.get(spec.name)?.forEach((f) => f(line));
+        const output = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>, spec.name, logFd, io, onLine), pump(proc.stderr as ReadableStream<Uint8Array>, spec.name, logFd, io, onLine)]);
         const end = await agent.done;
         running.delete(spec.name);
         await settleWithin(output, OUTPUT_DRAIN_MS);

@@ -208,4 +208,48 @@ describe("kraal up", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toBe("kraal: error: kraal.toml:3: agents.show.env_file: no such file: missing.env\n");
   }, 15_000);
+
+  test("depends_on waits for readiness: the dependent is 'waiting', the dependency 'starting', then both run in order", async () => {
+    const flag = join(t.dir, "db-ready");
+    config(`[agents.db]\ncmd = ["${fixture("forever.sh")}", "${join(t.dir, "db")}"]\nready = "test -f ${flag}"\n[agents.api]\ncmd = ["${fixture("forever.sh")}", "${join(t.dir, "api")}"]\ndepends_on = ["db"]\n`);
+    const up = startUp();
+    await readyPid(join(t.dir, "db"));
+    const states = () => Object.fromEntries(psJson().map((x) => [x.id, x.state]));
+    await waitUntil(() => states().db === "starting" && states().api === "waiting", { what: "db starting, api waiting" });
+    expect(run("status", "api").code).toBe(3);
+    writeFileSync(flag, "");
+    await readyPid(join(t.dir, "api"));
+    await waitUntil(() => states().db === "running" && states().api === "running", { what: "both running" });
+    up.proc.kill("SIGINT");
+    expect(await up.proc.exited).toBe(130);
+    const out = await up.stdout;
+    expect(out.indexOf("db  | [kraal] ready (test -f")).toBeGreaterThan(-1);
+    expect(out.indexOf("db  | [kraal] ready")).toBeLessThan(out.indexOf("api | [kraal] started"));
+  }, 20_000);
+
+  test("a log line or a port makes an agent ready; a dependency that never gets ready keeps its dependents from starting", async () => {
+    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      config(
+        `[agents.logger]\ncmd = "echo booting; sleep 0.2; echo now listening; sleep 30"\nready = { log = "listening" }\n` +
+          `[agents.porter]\ncmd = "sleep 30"\nready = { port = ${server.port} }\n` +
+          `[agents.never]\ncmd = "sleep 30"\nready = { cmd = "false", timeout = "300ms" }\n` +
+          `[agents.after]\ncmd = "echo after ran"\ndepends_on = ["logger", "porter"]\n` +
+          `[agents.blocked]\ncmd = "echo must not run"\ndepends_on = ["never"]\n`,
+      );
+      const up = startUp();
+      await waitUntil(() => psJson("-a").some((x) => x.id === "after" && x.history), { what: "after to run" });
+      await waitUntil(() => psJson().find((x) => x.id === "blocked")?.state === "failed", { what: "blocked to be failed" });
+      up.proc.kill("SIGINT");
+      await up.proc.exited;
+      const out = await up.stdout;
+      expect(out).toContain('logger  | [kraal] ready (log "listening")');
+      expect(out).toContain(`porter  | [kraal] ready (port ${server.port})`);
+      expect(out).toContain("never   | [kraal] not ready after 300ms (false)");
+      expect(out).toContain("blocked | [kraal] not started: never did not become ready");
+      expect(out).not.toContain("must not run");
+    } finally {
+      server.stop(true);
+    }
+  }, 20_000);
 });

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, parseProcfile, parseToml } from "../../src/supervise/config.ts";
+import { findCycle, loadConfig, parseProcfile, parseToml, withDependencies } from "../../src/supervise/config.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "kraal-config-"));
 const toml = (text: string) => parseToml(text, join(dir, "kraal.toml"));
@@ -42,7 +42,7 @@ env = { B = "override" }
   });
 
   test("errors name the file, the key and the line", () => {
-    expect(err(`[agents.a]\ncmd = "x"\nrestrt = "always"\n`)).toBe('kraal.toml:3: agents.a.restrt: unknown key (expected one of: cmd, cwd, env, env_file, restart, max_restarts, backoff, grace)');
+    expect(err(`[agents.a]\ncmd = "x"\nrestrt = "always"\n`)).toBe('kraal.toml:3: agents.a.restrt: unknown key (expected one of: cmd, cwd, env, env_file, restart, max_restarts, backoff, grace, depends_on, ready)');
     expect(err(`[agents.a]\ncmd = "x"\nrestart = "sometimes"\n`)).toBe('kraal.toml:3: agents.a.restart: expected one of no, on-failure, always, got "sometimes"');
     expect(err(`[agents.a]\ncmd = "x"\nmax_restarts = "3"\n`)).toBe('kraal.toml:3: agents.a.max_restarts: expected a whole number >= 0, got "3"');
     expect(err(`[agents.a]\ncmd = 5\n`)).toBe("kraal.toml:2: agents.a.cmd: expected a string (run by sh -c) or a non-empty array of strings (argv)");
@@ -52,6 +52,11 @@ env = { B = "override" }
     expect(err(`[agents.a]\ncmd = "x"\n\n[agents.a]\ncmd = "y"\n`)).toBe('kraal.toml:4: duplicate name "a"');
     expect(err(`[agent.a]\ncmd = "x"\n`)).toContain("kraal.toml:1: agent: unknown table");
     expect(err(`[agents.a]\ncmd = \n`)).toContain("invalid TOML");
+    expect(err(`[agents.a]\ncmd = "x"\ndepends_on = ["b"]\n`)).toBe('kraal.toml:3: agents.a.depends_on: no agent "b" in this file');
+    expect(err(`[agents.a]\ncmd = "x"\ndepends_on = ["a"]\n`)).toBe("kraal.toml:3: agents.a.depends_on: an agent cannot depend on itself");
+    expect(err(`[agents.a]\ncmd = "x"\ndepends_on = ["b"]\n[agents.b]\ncmd = "y"\ndepends_on = ["a"]\n`)).toBe("kraal.toml:3: agents.a.depends_on: dependency cycle: a -> b -> a");
+    expect(err(`[agents.a]\ncmd = "x"\nready = { port = 1, log = "x" }\n`)).toBe("kraal.toml:3: agents.a.ready: give exactly one of cmd, port, log");
+    expect(err(`[agents.a]\ncmd = "x"\nready = { port = 70000 }\n`)).toBe("kraal.toml:3: agents.a.ready: port: expected 1-65535, got 70000");
     // Invalid TOML carries the line and column; a bad duration names the key, not a flag.
     expect(err(`[agents.a]\ncmd = "x"\nbad = = 3\n`)).toBe("kraal.toml:3:7: invalid TOML: Expected a value but found '='");
     expect(err(`[agents.a]\ncmd = [1,\n`)).toStartWith("kraal.toml:2:7: invalid TOML: ");
@@ -87,5 +92,25 @@ describe("Procfile", () => {
       writeFileSync(join(dir, name), "a: true\n");
       expect(() => loadConfig(join(dir, name))).toThrow("invalid TOML");
     }
+  });
+});
+
+describe("dependencies and readiness", () => {
+  test("ready as a command, a port or a log line, with a timeout; depends_on pulls in what a named agent needs", () => {
+    const specs = parseToml(
+      `[agents.db]\ncmd = "db"\nready = { port = 5432, timeout = "5s" }\n[agents.cache]\ncmd = "c"\nready = "redis-cli ping"\n[agents.log]\ncmd = "l"\nready = { log = "listening" }\n[agents.api]\ncmd = "api"\ndepends_on = ["db", "cache"]\n[agents.other]\ncmd = "o"\n`,
+      join(dir, "kraal.toml"),
+    );
+    const by = Object.fromEntries(specs.map((s) => [s.name, s]));
+    expect(by.db!.ready).toEqual({ check: { port: 5432, host: "127.0.0.1" }, timeoutMs: 5000 });
+    expect(by.cache!.ready).toEqual({ check: { cmd: "redis-cli ping" }, timeoutMs: 60_000 });
+    expect(by.log!.ready!.check).toEqual({ log: "listening" });
+    expect(by.api!.dependsOn).toEqual(["db", "cache"]);
+    expect(withDependencies(specs, ["api"]).map((s) => s.name)).toEqual(["db", "cache", "api"]);
+  });
+
+  test("findCycle finds the loop, not an innocent diamond", () => {
+    expect(findCycle([{ name: "a", dependsOn: ["b", "c"] }, { name: "b", dependsOn: ["d"] }, { name: "c", dependsOn: ["d"] }, { name: "d", dependsOn: [] }])).toBeNull();
+    expect(findCycle([{ name: "a", dependsOn: ["b"] }, { name: "b", dependsOn: ["c"] }, { name: "c", dependsOn: ["b"] }])).toEqual(["b", "c", "b"]);
   });
 });

@@ -7,7 +7,7 @@ import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
 
-const STATE_COLOR: Record<string, number> = { running: 32, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31, backoff: 33, failed: 31 };
+const STATE_COLOR: Record<string, number> = { running: 32, starting: 36, waiting: 36, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31, backoff: 33, failed: 31 };
 
 /** A shell-like rendering of argv for people; `--json` keeps the exact array. */
 export function showArgv(argv: string[]): string {

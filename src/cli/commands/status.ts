@@ -13,8 +13,8 @@ import { checkedId, globalArgs, idArg, jsonArg, layoutFrom } from "./_shared.ts"
 /** LSB-style: 0 running, 3 not running, 4 unknown (no such agent, or a handle we cannot read). */
 export function statusExit(row: AgentRow | null): number {
   if (!row) return EXIT.unknown;
-  if (row.state === "running" || row.state === "unverified") return EXIT.ok;
-  if (row.state === "exited" || row.state === "stale" || row.state === "backoff" || row.state === "failed") return EXIT.notRunning;
+  if (row.state === "running" || row.state === "starting" || row.state === "unverified") return EXIT.ok;
+  if (row.state === "exited" || row.state === "stale" || row.state === "backoff" || row.state === "failed" || row.state === "waiting") return EXIT.notRunning;
   return EXIT.unknown;
 }
 

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { basename } from "node:path";
-import { loadConfig, findConfig } from "../../supervise/config.ts";
+import { loadConfig, findConfig, withDependencies } from "../../supervise/config.ts";
 import { UsageError, KraalError, EXIT } from "../../base/errors.ts";
 import { becomeSubreaper } from "../../sys/libc.ts";
 import { useColor, writeOut } from "../output.ts";
@@ -32,7 +32,7 @@ export default defineCommand({
     if (only.length) {
       const unknown = only.filter((n) => !specs.some((s) => s.name === n));
       if (unknown.length) throw new UsageError(`no agent ${JSON.stringify(unknown[0])} in ${basename(path)}`, `agents there: ${specs.map((s) => s.name).join(", ")}`);
-      specs = specs.filter((s) => only.includes(s.name));
+      specs = withDependencies(specs, only); // and what they depend on, as process-compose does
     }
     if (!becomeSubreaper()) throw new KraalError("E_SUBREAPER", "cannot become a child subreaper (prctl failed)");
     const names = specs.map((s) => s.name);
