@@ -40,3 +40,17 @@ export function describeExit(s: ExitStatus): string {
   if (s.exitCode !== null) return `exit ${s.exitCode}`;
   return "unknown";
 }
+
+/**
+ * Signals an agent may be asked to stop with before the grace and SIGKILL: TERM (the default),
+ * INT (many agent CLIs exit cleanly only on Ctrl-C), HUP, QUIT, USR1, USR2. The wrapper traps
+ * each of them, so a stop signal never ends the wrapper before its agent.
+ */
+export const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
+export type StopSignalName = (typeof STOP_SIGNALS)[number];
+
+/** Reads `INT`, `SIGINT` or `int`; null for anything not in STOP_SIGNALS. */
+export function parseStopSignal(text: string): StopSignalName | null {
+  const name = `SIG${text.trim().toUpperCase().replace(/^SIG/, "")}`;
+  return (STOP_SIGNALS as readonly string[]).includes(name) ? (name as StopSignalName) : null;
+}

@@ -7,7 +7,7 @@ import type { ArgDef, CommandDef } from "citty";
  */
 export const SYNOPSIS: Record<string, { usage: string; summary: string }> = {
   spawn: { usage: "spawn ID [--cwd DIR] [--env K=V]... -- CMD [ARGS...]", summary: "start CMD detached, in its own process group" },
-  kill: { usage: "kill ID... | --all [--grace 300ms] [--force]", summary: "TERM, grace, KILL, confirm; then retire the handle" },
+  kill: { usage: "kill ID... | --all [--grace 300ms] [--signal TERM] [--force]", summary: "TERM, grace, KILL, confirm; then retire the handle" },
   ps: { usage: "ps [-a] [--json]", summary: "list agents (-a: with finished ones)" },
   status: { usage: "status ID [--json]", summary: "one agent; exits 0 running, 3 not running, 4 unknown" },
   wait: { usage: "wait ID [--timeout DURATION]", summary: "block until it ends; exit with its exit status" },

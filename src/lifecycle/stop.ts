@@ -1,4 +1,5 @@
 import { KraalError, UnknownAgentError } from "../base/errors.ts";
+import type { StopSignalName } from "../base/exit-status.ts";
 import { readHistory } from "./history.ts";
 import { encodeId } from "../handle/id.ts";
 import { type Entry, inspect } from "../handle/inspect.ts";
@@ -13,6 +14,8 @@ import { leaderOf, legacyAlive } from "../handle/verdict.ts";
 
 export interface StopOptions {
   graceMs: number;
+  /** The first signal (default SIGTERM); SIGKILL follows after the grace. */
+  signal?: StopSignalName;
   /** Allow signaling legacy (unverified) handles, whose identity cannot be proven. */
   force?: boolean;
   confirmMs?: number;
@@ -21,8 +24,10 @@ export interface StopOptions {
 export interface StopReport {
   id: string;
   pgid: number | null;
-  /** "stopped" (ended on TERM), "killed" (needed KILL), "already exited", or "stuck". */
+  /** "stopped" (ended on the stop signal), "killed" (needed KILL), "already exited", or "stuck". */
   result: "stopped" | "killed" | "already exited" | "stuck";
+  /** The stop signal that was sent first. */
+  signal: StopSignalName;
   elapsedMs: number;
 }
 
@@ -67,6 +72,7 @@ export async function stopAgent(l: Layout, id: string, opts: StopOptions): Promi
     id,
     pgid,
     result,
+    signal: opts.signal ?? "SIGTERM",
     elapsedMs: Math.round(r?.elapsedMs ?? 0),
   });
   if (e.read.kind === "missing") {
@@ -80,7 +86,7 @@ export async function stopAgent(l: Layout, id: string, opts: StopOptions): Promi
   }
   let r: TerminateResult | undefined;
   if (v.ours || v.state === "unverified") {
-    r = await terminateGroup(pgid!, { graceMs: opts.graceMs, confirmMs: opts.confirmMs }, {
+    r = await terminateGroup(pgid!, { graceMs: opts.graceMs, confirmMs: opts.confirmMs, signal: opts.signal }, {
       check: groupCheck(e),
       signal: realSignal,
       now: () => performance.now(),
@@ -98,7 +104,7 @@ export async function stopAgent(l: Layout, id: string, opts: StopOptions): Promi
   const exit = readExitRecord(join(l.exits, e.name), pgid!) ?? v.exit;
   const wasRunning = r !== undefined && r.outcome !== "gone";
   const history = endOf({ ...e, verdict: { ...v, exit } }, {
-    signal: r?.forced ? "SIGKILL" : wasRunning ? "SIGTERM" : null,
+    signal: r?.forced ? "SIGKILL" : wasRunning ? (opts.signal ?? "SIGTERM") : null,
     reason: wasRunning ? "killed" : undefined,
     forced: r?.forced,
   });

@@ -1,3 +1,4 @@
+import type { StopSignalName } from "../base/exit-status.ts";
 import { assertSignalableGroup, killResult } from "../handle/probes.ts";
 
 /** The seed project's grace: long enough for a CLI to flush, short enough to feel instant. */
@@ -9,7 +10,7 @@ const FIRST_POLL_MS = 1;
 const MAX_POLL_MS = 10;
 
 export type TerminateOutcome =
-  /** Ended after SIGTERM, within the grace. */
+  /** Ended after the stop signal (SIGTERM unless asked otherwise), within the grace. */
   | "exited"
   /** Needed SIGKILL, and is now gone. */
   | "killed"
@@ -35,7 +36,7 @@ export interface TerminateDeps {
   /** Re-verifies ownership; called immediately before every signal. */
   check(): GroupCheck;
   /** Sends `sig` to group -pgid: "ok", "gone" (ESRCH) or "eperm". */
-  signal(pgid: number, sig: "SIGTERM" | "SIGKILL"): "ok" | "gone" | "eperm";
+  signal(pgid: number, sig: StopSignalName | "SIGKILL"): "ok" | "gone" | "eperm";
   now(): number;
   sleep(ms: number): Promise<void>;
 }
@@ -62,7 +63,8 @@ function killLeftovers(pgid: number, deps: TerminateDeps): void {
 }
 
 /**
- * The kill sequence: SIGTERM the group, poll until it has ended or `graceMs` passes, SIGKILL
+ * The kill sequence: the stop signal (`opts.signal`, SIGTERM by default) to the group, poll until
+ * it has ended or `graceMs` passes, SIGKILL
  * what is left, and confirm the end within `confirmMs`. Returns an outcome instead of throwing;
  * ESRCH at any point means "already gone". Ownership is re-checked before every signal.
  * Once the leader (the wrapper, alive exactly as long as its agent) has ended, helpers that
@@ -70,7 +72,7 @@ function killLeftovers(pgid: number, deps: TerminateDeps): void {
  */
 export async function terminateGroup(
   pgid: number,
-  opts: { graceMs: number; confirmMs?: number },
+  opts: { graceMs: number; confirmMs?: number; signal?: StopSignalName },
   deps: TerminateDeps,
 ): Promise<TerminateResult> {
   const start = deps.now();
@@ -82,7 +84,7 @@ export async function terminateGroup(
     killLeftovers(pgid, deps);
     return result("gone");
   }
-  const term = deps.signal(pgid, "SIGTERM");
+  const term = deps.signal(pgid, opts.signal ?? "SIGTERM");
   if (term === "gone") return result("gone");
   if (term === "eperm") return result("stuck");
   if (await pollUntilEnded(deps, start + opts.graceMs)) {

@@ -11,7 +11,7 @@
  * - It waits on fd 3 for "go", which the spawner writes only after the handle is on disk.
  *   If the spawner dies first, fd 3 reads EOF and the wrapper exits without starting the agent:
  *   no agent ever runs untracked.
- * - It runs the agent in the foreground and traps TERM/INT/HUP with a handler (not an ignore,
+ * - It runs the agent in the foreground and traps TERM/INT/HUP/QUIT/USR1/USR2 (every stop signal) with a handler (not an ignore,
  *   which children would inherit), so a group-wide signal ends the agent but not the wrapper.
  *   The wrapper therefore lives exactly as long as its agent: a faithful liveness probe.
  * - When the agent ends on its own under MODE=attached, the wrapper exits with the agent's status
@@ -31,13 +31,13 @@ export const WRAPPER_SCRIPT = `exitf=$1 grace=$2 mode=$3
 shift 3
 exec 5>&2 2>/dev/null
 stop=
-trap 'stop=1' TERM INT HUP
+trap 'stop=1' TERM INT HUP QUIT USR1 USR2
 IFS= read -r go <&3 || exit 125
 exec 3<&-
 [ "$go" = go ] || exit 125
 watcher=
 if [ "$mode" = attached ]; then
-  (trap '' TERM INT HUP; while read -r _; do :; done; kill -TERM 0; sleep "$grace"; kill -KILL 0) <&4 &
+  (trap '' TERM INT HUP QUIT USR1 USR2; while read -r _; do :; done; kill -TERM 0; sleep "$grace"; kill -KILL 0) <&4 &
   watcher=$!
   exec 4<&-
 fi

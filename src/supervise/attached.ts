@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { join } from "node:path";
 import { readExitRecord } from "../handle/exit-record.ts";
-import { type ExitStatus, fromShellStatus } from "../base/exit-status.ts";
+import { type ExitStatus, fromShellStatus, type StopSignalName } from "../base/exit-status.ts";
 import { historyEntry } from "../lifecycle/history.ts";
 import { encodeId } from "../handle/id.ts";
 import { inspect } from "../handle/inspect.ts";
@@ -40,20 +40,24 @@ export class Attached {
   private readonly started: Started;
   readonly graceMs: number;
   private exited = false;
-  private stopping: StopSignal | "timeout" | null = null;
+  private stopping: StopSignalName | "timeout" | null = null;
   private escalation: ReturnType<typeof setTimeout> | null = null;
   readonly done: Promise<AttachedEnd>;
 
-  constructor(l: Layout, started: Started, graceMs: number) {
+  /** What `stop()` sends when not told otherwise (an agent's `stop_signal`). */
+  private readonly stopSignal: StopSignalName;
+
+  constructor(l: Layout, started: Started, graceMs: number, stopSignal: StopSignalName = "SIGTERM") {
     this.l = l;
     this.started = started;
     this.graceMs = graceMs;
+    this.stopSignal = stopSignal;
     this.id = started.handle.id;
     this.pgid = started.handle.pgid;
     this.done = this.finish();
   }
 
-  get stopRequested(): StopSignal | "timeout" | null {
+  get stopRequested(): StopSignalName | "timeout" | null {
     return this.stopping;
   }
 
@@ -64,7 +68,7 @@ export class Attached {
     return probeGroup(this.pgid) === "alive";
   }
 
-  private send(sig: "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGKILL"): void {
+  private send(sig: StopSignalName | "SIGKILL"): void {
     if (this.groupHeld()) {
       try {
         process.kill(-this.pgid, sig);
@@ -73,16 +77,16 @@ export class Attached {
   }
 
   /**
-   * Stops the agent: `sig` to the whole group, then SIGKILL after the grace unless it ended.
-   * A second call with SIGINT (a second Ctrl-C) skips the rest of the grace.
+   * Stops the agent: `sig` (default: its stop signal) to the whole group, then SIGKILL after the
+   * grace unless it ended. A second call with SIGINT (a second Ctrl-C) skips the rest of the grace.
    */
-  stop(sig: StopSignal | "timeout" = "SIGTERM"): void {
+  stop(sig: StopSignalName | "timeout" = this.stopSignal): void {
     if (this.stopping) {
       if (sig === "SIGINT") this.killNow();
       return;
     }
     this.stopping = sig;
-    this.send(sig === "timeout" ? "SIGTERM" : sig);
+    this.send(sig === "timeout" ? this.stopSignal : sig);
     this.escalation = setTimeout(() => this.killNow(), this.graceMs);
   }
 

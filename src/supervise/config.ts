@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { MAX_DURATION_MS, parseDuration } from "../base/duration.ts";
 import { KraalError } from "../base/errors.ts";
+import { parseStopSignal, type StopSignalName } from "../base/exit-status.ts";
 import { validateId } from "../handle/id.ts";
 import { DEFAULT_BACKOFF, type RestartPolicy, type RestartWhen } from "./restart.ts";
 import { DEFAULT_GRACE_MS } from "../lifecycle/terminate.ts";
@@ -16,6 +17,8 @@ export interface AgentSpec {
   env: Record<string, string>;
   policy: RestartPolicy;
   graceMs: number;
+  /** Sent first when `up` stops it (then the grace, then SIGKILL). */
+  stopSignal: StopSignalName;
   /**
    * When it exits, `up` stops every other agent and exits with its status: the foreman/overmind
    * convention for Procfile entries (unless named with `--can-die`); never for kraal.toml agents,
@@ -28,7 +31,7 @@ export interface AgentSpec {
   ready?: ReadySpec;
 }
 
-const AGENT_KEYS = ["cmd", "cwd", "env", "env_file", "restart", "max_restarts", "backoff", "grace", "depends_on", "ready"] as const;
+const AGENT_KEYS = ["cmd", "cwd", "env", "env_file", "restart", "max_restarts", "backoff", "grace", "stop_signal", "depends_on", "ready"] as const;
 const DEFAULT_KEYS = AGENT_KEYS.filter((k) => k !== "cmd" && k !== "depends_on" && k !== "ready");
 const RESTART_VALUES: RestartWhen[] = ["no", "on-failure", "always"];
 const DEFAULT_MAX_RESTARTS = 5;
@@ -192,9 +195,14 @@ export function parseToml(text: string, path: string): AgentSpec[] {
       backoff: get("backoff", readBackoff, DEFAULT_BACKOFF),
     };
     const graceMs = get("grace", (v) => parseDuration(str(v)), DEFAULT_GRACE_MS);
+    const stopSignal = get("stop_signal", (v) => {
+      const s = parseStopSignal(str(v));
+      if (!s) throw new Error(`expected one of TERM, INT, HUP, QUIT, USR1, USR2, got ${JSON.stringify(v)}`);
+      return s;
+    }, "SIGTERM" as StopSignalName);
     const dependsOn = a.depends_on === undefined ? [] : at(where, a, "depends_on", (v) => readNames(v, names, name));
     const ready = a.ready === undefined ? undefined : at(where, a, "ready", readReady);
-    return { name, argv, cwd, env, policy, graceMs, stopsOthers: false, dependsOn, ready };
+    return { name, argv, cwd, env, policy, graceMs, stopSignal, stopsOthers: false, dependsOn, ready };
   });
   const cycle = findCycle(specs);
   if (cycle) throw new ConfigError(path, `agents.${cycle[0]}.depends_on`, `dependency cycle: ${cycle.join(" -> ")}`, keyLine(text, `agents.${cycle[0]}`, "depends_on"));
@@ -344,7 +352,7 @@ export function parseProcfile(text: string, path: string, opts: { env?: Record<s
     if (seen.has(name)) throw new ConfigError(path, name, `duplicate name (first on line ${seen.get(name)})`, i + 1);
     seen.set(name, i + 1);
     const env = { ...opts.env, PORT: String((opts.basePort ?? DEFAULT_BASE_PORT) + PORT_STEP * out.length) };
-    out.push({ name, argv: ["sh", "-c", cmd], cwd: dirname(path), env, policy: { restart: "no", maxRestarts: DEFAULT_MAX_RESTARTS, backoff: DEFAULT_BACKOFF }, graceMs: DEFAULT_GRACE_MS, stopsOthers: true, dependsOn: [] });
+    out.push({ name, argv: ["sh", "-c", cmd], cwd: dirname(path), env, policy: { restart: "no", maxRestarts: DEFAULT_MAX_RESTARTS, backoff: DEFAULT_BACKOFF }, graceMs: DEFAULT_GRACE_MS, stopSignal: "SIGTERM", stopsOthers: true, dependsOn: [] });
   });
   if (out.length === 0) throw new ConfigError(path, "", "no processes defined");
   return out;

@@ -107,7 +107,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     else if (sig === "SIGINT") io.notice("[kraal] second Ctrl-C: killing what is left now (SIGKILL)");
     stoppedBy ??= sig;
     markStopped();
-    for (const a of running.values()) (first ? a.stop("SIGTERM") : a.stop("SIGINT"));
+    for (const a of running.values()) (first ? a.stop() : a.stop("SIGINT"));
     for (const wake of wakers) wake();
   };
   /** One line saying what is stopping, why, and how long it may take. */
@@ -123,7 +123,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     endedBy = { name: spec.name, status };
     markStopped();
     event(spec.name, `exited (${describeExit(status)}); stopping the others (a Procfile entry ends them all; --can-die ${spec.name} keeps them running)`);
-    for (const a of running.values()) a.stop("SIGTERM");
+    for (const a of running.values()) a.stop();
     for (const wake of wakers) wake();
   };
   const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => {
@@ -218,9 +218,9 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
           rotateLog: restarts === 0,
         });
         logFd = openSync(logPath(l, encodeId(spec.name)), "a", 0o600);
-        agent = new Attached(l, started, spec.graceMs);
+        agent = new Attached(l, started, spec.graceMs, spec.stopSignal);
         running.set(spec.name, agent);
-        if (stopping()) agent.stop("SIGTERM");
+        if (stopping()) agent.stop();
         setState(spec, { state: "running", restarts, nextStartAt: undefined, waitingFor: undefined });
         event(spec.name, `started (pgid ${agent.pgid})${restarts ? `, restart ${restarts}` : ""}`);
         watchReadiness(spec, agent, env);

@@ -66,6 +66,17 @@ describe("spawn", () => {
 });
 
 describe("kill", () => {
+  test("--signal INT stops an agent that only exits cleanly on SIGINT; an unknown signal is a usage error", async () => {
+    const pgid = spawnOk(t, "cli", [fixture("int-only.sh"), join(t.dir, "cli")]);
+    await readyPid(join(t.dir, "cli"));
+    const r = run("kill", "cli", "--signal", "INT", "--grace", "5s");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^cli stopped \(SIGINT, \d+ms\)\n$/);
+    expect(isDeadOrZombie(pgid)).toBe(true);
+    expect(psJson("-a").find((x) => x.id === "cli")).toMatchObject({ state: "exited", exitCode: 0, signal: null });
+    expect(run("kill", "cli", "--signal", "KILLALL").code).toBe(2);
+  }, 15_000);
+
   test("kills the whole group, grandchildren included, and retires the handle", async () => {
     spawnOk(t, "g", [fixture("grandchild.sh"), join(t.dir, "gc")]);
     const grandchild = await readyPid(join(t.dir, "gc"));

@@ -252,4 +252,16 @@ describe("kraal up", () => {
       server.stop(true);
     }
   }, 20_000);
+
+  test("stop_signal = \"INT\": up stops the agent with SIGINT, and it exits cleanly well inside the grace", async () => {
+    config(`[agents.cli]\ncmd = ["${fixture("int-only.sh")}", "${join(t.dir, "cli")}"]\nstop_signal = "INT"\ngrace = "20s"\n`);
+    const up = startUp();
+    const pid = await readyPid(join(t.dir, "cli"));
+    const started = performance.now();
+    expect(run("down").code).toBe(0);
+    expect(await up.proc.exited).toBe(143);
+    expect(performance.now() - started).toBeLessThan(10_000); // nowhere near the 20s grace
+    expect(isDeadOrZombie(pid)).toBe(true);
+    expect(await up.stdout).toContain("cli | [kraal] stopped (exit 0)");
+  }, 20_000);
 });

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { parseDuration } from "../../base/duration.ts";
+import { parseStopSignal } from "../../base/exit-status.ts";
 import { KraalError, EXIT, UsageError } from "../../base/errors.ts";
 import { validateId } from "../../handle/id.ts";
 import { writeJson, writeOut } from "../output.ts";
@@ -12,7 +13,7 @@ import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
 function describe(r: StopReport): string {
   switch (r.result) {
     case "stopped":
-      return `${r.id} stopped (SIGTERM, ${r.elapsedMs}ms)`;
+      return `${r.id} stopped (${r.signal}, ${r.elapsedMs}ms)`;
     case "killed":
       return `${r.id} killed (SIGKILL after ${r.elapsedMs}ms)`;
     default:
@@ -21,17 +22,20 @@ function describe(r: StopReport): string {
 }
 
 export default defineCommand({
-  meta: { name: "kill", description: "Stop agents: SIGTERM the group, wait up to the grace, SIGKILL, confirm it is gone, then retire the handle" },
+  meta: { name: "kill", description: "Stop agents: the stop signal (SIGTERM) to the group, wait up to the grace, SIGKILL, confirm it is gone, then retire the handle" },
   args: {
     ids: { type: "positional", description: "Agent ids", required: false, valueHint: "ID..." },
     all: { type: "boolean", description: "Stop every agent this state directory owns" },
-    grace: { type: "string", description: "How long to wait after SIGTERM before SIGKILL", default: "300ms", valueHint: "DURATION" },
+    grace: { type: "string", description: "How long to wait after the stop signal before SIGKILL", default: "300ms", valueHint: "DURATION" },
+    signal: { type: "string", description: "The stop signal: TERM, INT, HUP, QUIT, USR1 or USR2", default: "TERM", valueHint: "NAME" },
     force: { type: "boolean", description: "Also signal legacy (unverified) handles, whose identity cannot be proven" },
     ...jsonArg,
     ...globalArgs,
   },
   async run({ args }) {
     const graceMs = args.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(args.grace, "--grace");
+    const signal = parseStopSignal(args.signal ?? "TERM");
+    if (!signal) throw new UsageError(`--signal ${JSON.stringify(args.signal)}: expected one of TERM, INT, HUP, QUIT, USR1, USR2`);
     const l = layoutFrom(args);
     let ids = args._.map(String);
     if (args.all) {
@@ -43,7 +47,7 @@ export default defineCommand({
       throw new UsageError("which agents? give ids or --all", "usage: kraal kill ID... [--grace 300ms]");
     }
     for (const id of ids) validateId(id);
-    const settled = await Promise.allSettled(ids.map((id) => stopAgent(l, id, { graceMs, force: args.force })));
+    const settled = await Promise.allSettled(ids.map((id) => stopAgent(l, id, { graceMs, force: args.force, signal })));
     let status: number = EXIT.ok;
     const reports: (StopReport | { id: string; error: string })[] = [];
     settled.forEach((s, i) => {

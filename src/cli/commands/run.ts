@@ -1,9 +1,9 @@
 import { defineCommand } from "citty";
 import { resolve } from "node:path";
-import { Attached, type StopSignal } from "../../supervise/attached.ts";
+import { Attached } from "../../supervise/attached.ts";
 import { parseDuration } from "../../base/duration.ts";
 import { KraalError, UsageError } from "../../base/errors.ts";
-import { toShellStatus } from "../../base/exit-status.ts";
+import { signalNumber, toShellStatus } from "../../base/exit-status.ts";
 import { becomeSubreaper } from "../../sys/libc.ts";
 import { log } from "../output.ts";
 import { agentEnv, spawnAgent } from "../../lifecycle/spawner.ts";
@@ -14,8 +14,6 @@ import { TerminalRelay } from "../../supervise/terminal.ts";
 import { isTerminal } from "../../sys/tty.ts";
 import { commandArgv, globalArgs, layoutFrom } from "./_shared.ts";
 
-/** 128 + the signal number, as a shell reports death by that signal. */
-export const STOP_STATUS: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 export const TIMEOUT_STATUS = 124;
 /** What `run` exits with when kraal itself failed (timeout(1)'s convention). */
 export const OWN_FAILURE = 125;
@@ -82,7 +80,7 @@ export default defineCommand({
       log().warn(`${argv[0]} timed out after ${args.timeout}`);
       process.exitCode = TIMEOUT_STATUS;
     } else if (stop) {
-      process.exitCode = STOP_STATUS[stop];
+      process.exitCode = 128 + (signalNumber(stop) ?? 15); // as a shell reports death by that signal
     } else {
       process.exitCode = toShellStatus(end.status) ?? OWN_FAILURE;
     }
