@@ -115,7 +115,7 @@ export function smokeTest(bin: string): void {
     run("spawn", "smoke", "--", "sleep", "60");
     if (!run("ps").includes("smoke")) throw new Error("smoke test: the spawned agent is not listed");
     run("kill", "smoke");
-    if (run("ps") !== "") throw new Error("smoke test: the agent is still listed after kill");
+    if (run("ps").split("\n").slice(1).some((line) => line.startsWith("smoke "))) throw new Error("smoke test: the agent is still listed after kill");
   } finally {
     Bun.spawnSync([bin, "kill", "--all"], { cwd: dir, env });
     rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,8 @@
+import { encodeId } from "../handle/id.ts";
 import type { Entry } from "../handle/inspect.ts";
+import type { Layout } from "../handle/state.ts";
+import { logPath } from "../lifecycle/logs.ts";
+import { groupUsage } from "../lifecycle/usage.ts";
 import type { HistoryEntry } from "../lifecycle/history.ts";
 import type { SupervisorRecord } from "../supervise/supervisor.ts";
 import type { AgentState } from "../handle/verdict.ts";
@@ -23,6 +27,30 @@ export interface AgentRow {
   history?: true;
   /** Restarts so far, for agents supervised by `kraal up`. */
   restarts?: number;
+  /** `ps --json` and `status --json`, running agents: the group's leader (the wrapper). */
+  leaderPid?: number;
+  /** ... the agent's own process, the wrapper's child. */
+  pid?: number | null;
+  /** ... the wrapper and its descendants: how many, their CPU time and resident memory. */
+  processes?: number;
+  cpuMs?: number;
+  rssBytes?: number;
+  /** `--json`: where its output is logged (for agents with a handle or history). */
+  logPath?: string;
+}
+
+/**
+ * Adds what a script wants beyond the table (pm2's jlist fields): the log path, and for running
+ * agents the leader, the agent's pid, CPU time and RSS of the group (targeted /proc reads).
+ */
+export function withDetails(row: AgentRow, l: Layout): AgentRow {
+  const name = encodeId(row.id);
+  const out: AgentRow = { ...row, logPath: logPath(l, name) };
+  if ((row.state === "running" || row.state === "starting") && row.pgid !== null && !row.history) {
+    const u = groupUsage(row.pgid);
+    Object.assign(out, { leaderPid: row.pgid, pid: u.pid, processes: u.processes, cpuMs: u.cpuMs, rssBytes: u.rssBytes });
+  }
+  return out;
 }
 
 const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);

@@ -1,4 +1,4 @@
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import type { ExitStatus } from "../base/exit-status.ts";
 import type { Handle } from "../handle/handle.ts";
 
@@ -78,4 +78,37 @@ export function readHistory(path: string): HistoryEntry[] {
     out.push(e);
   }
   return out;
+}
+
+/** How much of the end of history `countEndedSince` reads: a few hundred recent runs. */
+const RECENT_TAIL_BYTES = 64 * 1024;
+
+/**
+ * How many runs ended at or after `since` (ms since the epoch), read from the last 64 KiB of
+ * history only, so `ps` stays fast whatever the history's size (entries are appended in the order
+ * they are retired, so recent ones are at the end).
+ */
+export function countEndedSince(path: string, since: number): number {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return 0;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const from = Math.max(0, size - RECENT_TAIL_BYTES);
+    const buf = Buffer.alloc(size - from);
+    const n = readSync(fd, buf, 0, buf.length, from);
+    const lines = buf.subarray(0, n).toString("utf8").split("\n");
+    if (from > 0) lines.shift(); // a partial first line
+    let count = 0;
+    for (const line of lines) {
+      const m = /"endedAt":(\d+)/.exec(line);
+      if (m && Number(m[1]) >= since) count++;
+    }
+    return count;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -174,9 +174,32 @@ describe("ps, status, logs", () => {
     expect(run("status", "ghost").code).toBe(4);
   });
 
-  test("ps on a fresh directory prints nothing and creates nothing", () => {
-    expect(run("ps")).toMatchObject({ code: 0, stdout: "" });
+  test("ps on a fresh directory prints only its header and creates nothing", () => {
+    expect(run("ps")).toMatchObject({ code: 0, stdout: "ID  STATE  PGID  STARTED  UPTIME  EXIT  COMMAND\n" });
+    expect(run("ps", "--json")).toMatchObject({ code: 0, stdout: "[]\n" });
     expect(existsSync(t.layout.root)).toBe(false);
+  });
+
+  test("ps says how many agents finished lately, so a quick failure is not invisible", async () => {
+    spawnOk(t, "quick", [fixture("exit-with.sh"), "3"]);
+    run("wait", "quick");
+    // Once its wrapper has finished clearing the group, the sweep moves it to history.
+    const out = await waitUntil(() => (s => !s.includes("quick") && s)(run("ps").stdout), { what: "quick to be retired" });
+    expect(out).toBe("ID  STATE  PGID  STARTED  UPTIME  EXIT  COMMAND\n(1 agent finished in the last hour: kraal ps -a)\n");
+    expect(run("ps", "-a").stdout).toContain("quick");
+  });
+
+  test("ps --json adds the leader, the agent's pid, the log path, and CPU time and RSS of the group", async () => {
+    const pgid = spawnOk(t, "busy", [fixture("grandchild.sh"), join(t.dir, "gc")]);
+    const grandchild = await readyPid(join(t.dir, "gc"));
+    const row = psJson().find((x) => x.id === "busy")!;
+    expect(row).toMatchObject({ leaderPid: pgid, logPath: join(t.layout.logs, "busy.log") });
+    expect(row.pid).toBeGreaterThan(1);
+    expect(row.processes).toBeGreaterThanOrEqual(3); // the wrapper, the agent, its grandchild
+    expect(row.rssBytes).toBeGreaterThan(100 * 1024);
+    expect(row.cpuMs).toBeGreaterThanOrEqual(0);
+    expect(grandchild).toBeGreaterThan(1);
+    expect(JSON.parse(run("status", "busy", "--json").stdout)).toMatchObject({ leaderPid: pgid });
   });
 
   test("logs holds stdout and stderr; -n limits; the previous run is kept", async () => {

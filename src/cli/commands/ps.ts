@@ -1,13 +1,16 @@
 import { defineCommand } from "citty";
 import { formatDuration } from "../../base/duration.ts";
-import { readHistory } from "../../lifecycle/history.ts";
+import { countEndedSince, readHistory } from "../../lifecycle/history.ts";
 import { useColor, writeJson, writeOut } from "../output.ts";
-import { type AgentRow, rowOfEntry, rowOfHistory, withSupervisor } from "../rows.ts";
+import { type AgentRow, rowOfEntry, rowOfHistory, withDetails, withSupervisor } from "../rows.ts";
 import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
 
 const STATE_COLOR: Record<string, number> = { running: 32, starting: 36, waiting: 36, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31, backoff: 33, failed: 31 };
+
+/** Finished agents younger than this are mentioned under the table. */
+const RECENT_MS = 3_600_000;
 
 /** A shell-like rendering of argv for people; `--json` keeps the exact array. */
 export function showArgv(argv: string[]): string {
@@ -65,7 +68,13 @@ export default defineCommand({
       id: c.id ?? c.name, state: "corrupt", pgid: null, argv: [], cwd: null, startedAt: null, endedAt: null, exitCode: null, signal: null, reason: c.reason,
     }));
     const rows = withSupervisor([...(args.all ? readHistory(l.history).map(rowOfHistory) : []), ...current, ...corrupt], readSupervisor(l));
-    if (args.json) writeJson(rows);
-    else if (rows.length) writeOut(renderTable(rows, Date.now(), useColor(1)));
+    if (args.json) {
+      writeJson(rows.map((r) => (r.state === "corrupt" ? r : withDetails(r, l))));
+      return;
+    }
+    // The header even when empty, and a word about what finished lately, so a quick failure is not invisible.
+    writeOut(renderTable(rows, Date.now(), useColor(1)));
+    const recent = args.all ? 0 : countEndedSince(l.history, Date.now() - RECENT_MS);
+    if (recent) writeOut(`(${recent} agent${recent === 1 ? "" : "s"} finished in the last hour: kraal ps -a)\n`);
   },
 });

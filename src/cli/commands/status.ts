@@ -4,7 +4,7 @@ import { readHistory } from "../../lifecycle/history.ts";
 import { encodeId } from "../../handle/id.ts";
 import { inspect } from "../../handle/inspect.ts";
 import { writeJson, writeOut } from "../output.ts";
-import { type AgentRow, rowOfEntry, rowOfHistory, withSupervisor } from "../rows.ts";
+import { type AgentRow, rowOfEntry, rowOfHistory, withDetails, withSupervisor } from "../rows.ts";
 import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { renderTable } from "./ps.ts";
@@ -31,7 +31,7 @@ export default defineCommand({
       const past = readHistory(l.history).filter((h) => h.id === id).at(-1);
       row = past ? rowOfHistory(past) : null;
     }
-    if (args.json) writeJson(row);
+    if (args.json) writeJson(row && row.state !== "corrupt" ? withDetails(row, l) : row);
     else if (row) writeOut(renderTable([row], Date.now(), false));
     else writeOut(`${id}: unknown\n`);
     process.exitCode = statusExit(row);
