@@ -19,6 +19,9 @@ function devVersion(): string {
 const COMMANDS: Record<string, () => Promise<{ default: import("citty").CommandDef<any> }>> = {
   spawn: () => import("./commands/spawn.ts"),
   kill: () => import("./commands/kill.ts"),
+  stop: () => import("./commands/stop.ts"),
+  start: () => import("./commands/start.ts"),
+  restart: () => import("./commands/restart.ts"),
   ps: () => import("./commands/ps.ts"),
   status: () => import("./commands/status.ts"),
   wait: () => import("./commands/wait.ts"),

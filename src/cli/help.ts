@@ -8,6 +8,9 @@ import type { ArgDef, CommandDef } from "citty";
 export const SYNOPSIS: Record<string, { usage: string; summary: string }> = {
   spawn: { usage: "spawn ID [--cwd DIR] [--env K=V]... -- CMD [ARGS...]", summary: "start CMD detached, in its own process group" },
   kill: { usage: "kill ID... | --all [--grace 300ms] [--signal TERM] [--force]", summary: "TERM, grace, KILL, confirm; then retire the handle" },
+  stop: { usage: "stop ID... | --all [--grace 300ms] [--signal TERM]", summary: "the same as kill; up's agents stay stopped until start" },
+  start: { usage: "start ID...", summary: "start stopped or failed agents again (up's in place; spawned ones as spawned)" },
+  restart: { usage: "restart ID... [--grace 300ms] [--signal TERM]", summary: "stop, then start again with the same argv, cwd and env" },
   ps: { usage: "ps [-a] [--json]", summary: "list agents (-a: with finished ones)" },
   status: { usage: "status ID [--json]", summary: "one agent; exits 0 running, 3 not running, 4 unknown" },
   wait: { usage: "wait ID [--timeout DURATION]", summary: "block until it ends; exit with its exit status" },
@@ -61,19 +64,18 @@ export function commandHelp(name: string, cmd: CommandDef<any>): string {
   return `${parts.join("\n")}\n`;
 }
 
-/** Edit distance between two short strings (for "did you mean"). */
+/** Edit distance between two short strings, a swap of neighbours counting as one edit (for "did you mean"). */
 function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
     }
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /** The command a misspelt name most likely meant (at most two edits away, or a prefix), if any. */

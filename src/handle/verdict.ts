@@ -5,7 +5,7 @@ import type { GroupProbe, Identity, ProcStat } from "./probes.ts";
 /** The states of a handle in pids/. */
 export type HandleState = "running" | "exited" | "stale" | "foreign" | "unverified" | "corrupt";
 /** The states `ps --json` reports (a stable interface, documented in README.md): a handle's, or one `up` reports for an agent between runs. */
-export type AgentState = HandleState | "starting" | "waiting" | "backoff" | "failed";
+export type AgentState = HandleState | "starting" | "waiting" | "backoff" | "stopped" | "failed";
 
 /** What a look at one handle concluded, and whether anything of it may be signaled. */
 export interface Verdict {

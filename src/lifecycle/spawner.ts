@@ -7,6 +7,7 @@ import { type Handle, HANDLE_VERSION, serializeHandle, writeFileAtomic } from ".
 import { encodeId } from "../handle/id.ts";
 import { acquireLock } from "../handle/lock.ts";
 import { logPath } from "./logs.ts";
+import { saveSpawnSpec } from "./spawn-spec.ts";
 import { currentIdentity, readStat } from "../handle/probes.ts";
 import { retireIfEnded } from "./retire.ts";
 import { ensureLayout, type Layout } from "../handle/state.ts";
@@ -37,6 +38,8 @@ export interface SpawnRequest {
   rotateLog?: boolean;
   /** Extra fields recorded in the handle (e.g. restarts). */
   restarts?: number;
+  /** Keep argv, cwd and env in specs/<id>, so `kraal restart` can start it again the same way. */
+  saveSpec?: boolean;
 }
 
 /** A started agent: its handle, and for attached agents the wrapper process itself. */
@@ -158,6 +161,7 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
       ...(req.restarts ? { restarts: req.restarts } : {}),
     };
     try {
+      if (req.saveSpec) saveSpawnSpec(l, name, { argv: req.argv, cwd: req.cwd, env: req.env });
       writeFileAtomic(l.pids, name, serializeHandle(handle));
     } catch (e) {
       abort("cannot write its handle", e);

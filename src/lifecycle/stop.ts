@@ -25,7 +25,7 @@ export interface StopReport {
   id: string;
   pgid: number | null;
   /** "stopped" (ended on the stop signal), "killed" (needed KILL), "already exited", or "stuck". */
-  result: "stopped" | "killed" | "already exited" | "stuck";
+  result: "stopped" | "killed" | "already exited" | "already stopped" | "stuck";
   /** The stop signal that was sent first. */
   signal: StopSignalName;
   elapsedMs: number;

@@ -80,14 +80,14 @@ export class Attached {
    * Stops the agent: `sig` (default: its stop signal) to the whole group, then SIGKILL after the
    * grace unless it ended. A second call with SIGINT (a second Ctrl-C) skips the rest of the grace.
    */
-  stop(sig: StopSignalName | "timeout" = this.stopSignal): void {
+  stop(sig: StopSignalName | "timeout" = this.stopSignal, graceMs = this.graceMs): void {
     if (this.stopping) {
       if (sig === "SIGINT") this.killNow();
       return;
     }
     this.stopping = sig;
     this.send(sig === "timeout" ? this.stopSignal : sig);
-    this.escalation = setTimeout(() => this.killNow(), this.graceMs);
+    this.escalation = setTimeout(() => this.killNow(), graceMs);
   }
 
   killNow(): void {

@@ -6,7 +6,7 @@ import type { Layout } from "../handle/state.ts";
 
 /** What `up` says about each of its agents, for `ps` and `status` in other shells. */
 export interface SupervisedAgent {
-  state: "running" | "starting" | "waiting" | "backoff" | "failed" | "exited";
+  state: "running" | "starting" | "waiting" | "backoff" | "stopped" | "failed" | "exited";
   /** For `waiting`: the agents it waits for. */
   waitingFor?: string[];
   restarts: number;

@@ -19,6 +19,7 @@ import { agentEnv, spawnAgent } from "../lifecycle/spawner.ts";
 import { ensureLayout, type Layout } from "../handle/state.ts";
 import { newSupervisorRecord, readSupervisor, removeSupervisor, requestStop, type SupervisedAgent, takeStopRequest, writeSupervisor } from "./supervisor.ts";
 import { sweep } from "../lifecycle/sweep.ts";
+import { type ControlRequest, type ControlResult, serveControl } from "./control.ts";
 import { isLive } from "../handle/verdict.ts";
 
 export interface UpResult {
@@ -132,17 +133,33 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     return [sig, h] as const;
   });
 
-  /** Sleeps `ms` unless a stop comes first. */
-  const backoff = (ms: number) =>
+  /** Sleeps `ms` (forever if Infinity) unless a stop of everything, or `wake(name)`, comes first. */
+  const pause = (name: string, ms: number) =>
     new Promise<void>((done) => {
       const wake = () => {
         clearTimeout(timer);
         wakers.delete(wake);
+        if (wakeOne.get(name) === wake) wakeOne.delete(name);
         done();
       };
-      const timer = setTimeout(wake, ms);
+      const timer = Number.isFinite(ms) ? setTimeout(wake, ms) : undefined;
       wakers.add(wake);
+      wakeOne.set(name, wake);
     });
+  /** Agents stopped on request (kraal stop, kill, restart): not restarted until `start`. */
+  const held = new Set<string>();
+  /** Held agents asked to start again; the lifecycle lets go of them once it has seen the stop. */
+  const startRequested = new Set<string>();
+  const wakeOne = new Map<string, () => void>();
+
+  /** While `spec` is held: shows it as stopped and waits for a start (or for everything to stop). */
+  async function whileHeld(spec: AgentSpec): Promise<void> {
+    while (held.has(spec.name) && !startRequested.has(spec.name) && !stopping()) {
+      setState(spec, { state: "stopped", waitingFor: undefined, nextStartAt: undefined });
+      await pause(spec.name, Infinity);
+    }
+    if (startRequested.delete(spec.name)) held.delete(spec.name);
+  }
 
   /** Once started, when does `spec` count as ready for its dependents? Opens its gate then. */
   function watchReadiness(spec: AgentSpec, agent: Attached, env: Record<string, string>): void {
@@ -205,6 +222,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     let restarts = 0;
     let last: ExitStatus = { exitCode: null, signal: null };
     for (;;) {
+      await whileHeld(spec);
       if (stopping()) return last;
       const startedAt = performance.now();
       let agent: Attached;
@@ -239,8 +257,14 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
         setState(spec, { state: "failed", restarts });
         return "failed";
       }
-      const decision = decideRestart({ policy: spec.policy, status: last, ranForMs: performance.now() - startedAt, attempt, stopping: stopping() });
       const how = describeExit(last);
+      if (held.has(spec.name) && !stopping()) {
+        event(spec.name, startRequested.has(spec.name) ? `stopped (${how}) for a restart` : `stopped (${how}) on request; not restarted until: kraal start ${spec.name}`);
+        setState(spec, { state: "stopped", restarts, exitCode: last.exitCode, signal: last.signal });
+        attempt = 0;
+        continue;
+      }
+      const decision = decideRestart({ policy: spec.policy, status: last, ranForMs: performance.now() - startedAt, attempt, stopping: stopping() });
       if (decision.action === "done" && spec.stopsOthers && !stopping()) {
         endAll(spec, last);
         setState(spec, { state: "exited", restarts, exitCode: last.exitCode, signal: last.signal });
@@ -260,17 +284,77 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       restarts++;
       event(spec.name, `exited (${how}); restarting in ${decision.delayMs}ms (${attempt}/${spec.policy.maxRestarts})`);
       setState(spec, { state: "backoff", restarts, nextStartAt: Date.now() + decision.delayMs, exitCode: last.exitCode, signal: last.signal });
-      await backoff(decision.delayMs);
+      await pause(spec.name, decision.delayMs);
     }
   }
 
+  /** Lifecycles under way, by agent; `start` relaunches one that has finished. */
+  const active = new Map<string, Promise<unknown>>();
+  const outcomes = new Map<string, ExitStatus | "failed" | "skipped">();
+  const launch = (spec: AgentSpec) => {
+    const p = lifecycle(spec).then((o) => {
+      outcomes.set(spec.name, o);
+      if (active.get(spec.name) === p) active.delete(spec.name);
+    });
+    active.set(spec.name, p);
+  };
+
+  /** Stops one agent on request and waits until it has ended; it stays stopped until `start`. */
+  async function stopOne(spec: AgentSpec, req: ControlRequest): Promise<ControlResult> {
+    const wasHeld = held.has(spec.name);
+    held.add(spec.name);
+    const agent = running.get(spec.name);
+    if (!agent) {
+      wakeOne.get(spec.name)?.(); // cut a back-off short: it is now stopped
+      return { id: spec.name, result: wasHeld || !active.has(spec.name) ? "already stopped" : "stopped" };
+    }
+    const t0 = performance.now();
+    agent.stop(req.signal ?? spec.stopSignal, req.graceMs ?? spec.graceMs);
+    const end = await agent.done;
+    return { id: spec.name, result: end.status.signal === "SIGKILL" ? "killed" : "stopped", elapsedMs: Math.round(performance.now() - t0) };
+  }
+
+  /** Starts a stopped, failed or finished agent again (its lifecycle resumes, or a new one begins). */
+  function startOne(spec: AgentSpec): ControlResult {
+    if (running.has(spec.name) && !held.has(spec.name)) return { id: spec.name, result: "already running" };
+    if (!active.has(spec.name)) {
+      held.delete(spec.name);
+      launch(spec);
+    } else if (held.has(spec.name)) {
+      startRequested.add(spec.name);
+      wakeOne.get(spec.name)?.();
+    } else {
+      return { id: spec.name, result: "already running" }; // waiting for its dependencies, or backing off
+    }
+    return { id: spec.name, result: "started" };
+  }
+
+  async function control(req: ControlRequest): Promise<ControlResult[]> {
+    return Promise.all(
+      req.ids.map(async (id) => {
+        const spec = specs.find((s) => s.name === id);
+        if (!spec) return { id, result: "unknown", error: `${JSON.stringify(id)} is not an agent of this kraal up` };
+        if (stopping()) return { id, result: "already stopped", error: "kraal up is stopping" };
+        if (req.op === "start") return startOne(spec);
+        const stopped = await stopOne(spec, req);
+        if (req.op === "stop") return stopped;
+        startOne(spec);
+        return { ...stopped, result: "restarted" };
+      }),
+    );
+  }
+
+  let closeControl: () => void = () => {};
   try {
-    const results = await Promise.all(specs.map(lifecycle));
-    const ran = results.filter((r) => r !== "skipped");
+    closeControl = serveControl(l, control);
+    specs.forEach(launch);
+    while (active.size) await Promise.race(active.values());
+    const ran = [...outcomes.values()].filter((r) => r !== "skipped");
     if (ran.length === 0 && !stopping()) throw new KraalError("E_NOTHING", "no agent was started (all are already running)");
     const allSucceeded = ran.every((r) => r !== "failed" && r.exitCode === 0);
     return { stoppedBy, endedBy, allSucceeded };
   } finally {
+    closeControl();
     for (const [sig, h] of handlers) process.off(sig, h);
     removeSupervisor(l, record);
   }

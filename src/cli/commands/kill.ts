@@ -4,9 +4,11 @@ import { parseStopSignal } from "../../base/exit-status.ts";
 import { KraalError, EXIT, UsageError } from "../../base/errors.ts";
 import { validateId } from "../../handle/id.ts";
 import { writeJson, writeOut } from "../output.ts";
-import { type StopReport, stopAgent } from "../../lifecycle/stop.ts";
+import type { StopReport } from "../../lifecycle/stop.ts";
+import { stopAgents } from "../../supervise/manage.ts";
+import { stopSupervisor } from "../../supervise/up.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
-import { DEFAULT_GRACE_MS } from "../../lifecycle/terminate.ts";
+import { CONFIRM_MS, DEFAULT_GRACE_MS } from "../../lifecycle/terminate.ts";
 import { renderError } from "../main.ts";
 import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
 
@@ -40,6 +42,9 @@ export default defineCommand({
     let ids = args._.map(String);
     if (args.all) {
       if (ids.length) throw new UsageError("give agent ids or --all, not both");
+      // A running up goes first, as `kraal down` would stop it: otherwise it would restart what we stop.
+      const down = await stopSupervisor(l, graceMs + CONFIRM_MS + 30_000);
+      if (down.result === "stopped" && !args.json) writeOut(`stopped kraal up (pid ${down.pid}) and its agents\n`);
       // Everything the sweep kept that is ours to stop: never foreign handles, legacy ones only with --force.
       const { kept } = await sweep(l);
       ids = kept.filter((e) => e.verdict.state !== "foreign" && (args.force || e.verdict.state !== "unverified")).map((e) => e.id!);
@@ -47,7 +52,7 @@ export default defineCommand({
       throw new UsageError("which agents? give ids or --all", "usage: kraal kill ID... [--grace 300ms]");
     }
     for (const id of ids) validateId(id);
-    const settled = await Promise.allSettled(ids.map((id) => stopAgent(l, id, { graceMs, force: args.force, signal })));
+    const settled = await stopAgents(l, ids, { graceMs, force: args.force, signal });
     let status: number = EXIT.ok;
     const reports: (StopReport | { id: string; error: string })[] = [];
     settled.forEach((s, i) => {

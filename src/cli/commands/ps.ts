@@ -7,7 +7,7 @@ import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
 
-const STATE_COLOR: Record<string, number> = { running: 32, starting: 36, waiting: 36, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31, backoff: 33, failed: 31 };
+const STATE_COLOR: Record<string, number> = { running: 32, starting: 36, waiting: 36, stopped: 90, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31, backoff: 33, failed: 31 };
 
 /** Finished agents younger than this are mentioned under the table. */
 const RECENT_MS = 3_600_000;

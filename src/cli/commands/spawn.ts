@@ -35,7 +35,7 @@ export default defineCommand({
     if (args._.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(args._[1])} before --`, `usage: kraal spawn ${id} -- CMD [ARGS...]`);
     const l = layoutFrom(args);
     const cwd = resolve(args.cwd ?? process.cwd());
-    const { handle } = await spawnAgent(l, { id, argv, cwd, env: agentEnv(process.env, { KRAAL_AGENT_ID: id, ...parseEnvPairs(repeatedFlag(rawArgs, "env")) }) });
+    const { handle } = await spawnAgent(l, { id, argv, cwd, saveSpec: true, env: agentEnv(process.env, { KRAAL_AGENT_ID: id, ...parseEnvPairs(repeatedFlag(rawArgs, "env")) }) });
     if (args.json) {
       const { inspect } = await import("../../handle/inspect.ts");
       const { encodeId } = await import("../../handle/id.ts");

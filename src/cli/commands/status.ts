@@ -14,7 +14,7 @@ import { checkedId, globalArgs, idArg, jsonArg, layoutFrom } from "./_shared.ts"
 export function statusExit(row: AgentRow | null): number {
   if (!row) return EXIT.unknown;
   if (row.state === "running" || row.state === "starting" || row.state === "unverified") return EXIT.ok;
-  if (row.state === "exited" || row.state === "stale" || row.state === "backoff" || row.state === "failed" || row.state === "waiting") return EXIT.notRunning;
+  if (row.state === "exited" || row.state === "stale" || row.state === "backoff" || row.state === "failed" || row.state === "waiting" || row.state === "stopped") return EXIT.notRunning;
   return EXIT.unknown;
 }
 

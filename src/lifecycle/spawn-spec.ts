@@ -1,0 +1,35 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../handle/handle.ts";
+import type { Layout } from "../handle/state.ts";
+
+/**
+ * How a detached agent was started (argv, cwd, the complete environment), kept at
+ * specs/<encoded-id> so `kraal restart` and `kraal start` can start it again exactly so. Private
+ * to the user (0600 in the 0700 state directory): the environment may hold secrets. Never read to
+ * decide what to signal.
+ */
+export interface SpawnSpec {
+  v: 1;
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+}
+
+export const specPath = (l: Layout, name: string) => join(l.root, "specs", name);
+
+export function saveSpawnSpec(l: Layout, name: string, spec: Omit<SpawnSpec, "v">): void {
+  mkdirSync(join(l.root, "specs"), { recursive: true, mode: 0o700 });
+  writeFileAtomic(join(l.root, "specs"), name, `${JSON.stringify({ v: 1, ...spec })}\n`);
+}
+
+/** The saved spec, or null when there is none (or it is not one of ours). */
+export function readSpawnSpec(l: Layout, name: string): SpawnSpec | null {
+  try {
+    const o = JSON.parse(readFileSync(specPath(l, name), "utf8")) as SpawnSpec;
+    const ok = o.v === 1 && Array.isArray(o.argv) && o.argv.length > 0 && o.argv.every((a) => typeof a === "string") && typeof o.cwd === "string" && typeof o.env === "object" && o.env !== null;
+    return ok ? o : null;
+  } catch {
+    return null;
+  }
+}

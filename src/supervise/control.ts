@@ -1,0 +1,114 @@
+import { lstatSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { KraalError } from "../base/errors.ts";
+import type { StopSignalName } from "../base/exit-status.ts";
+import type { Layout } from "../handle/state.ts";
+
+/**
+ * The control channel of a running `kraal up`: a Unix socket beside its supervisor record, in the
+ * state directory (private to the user). `kraal stop/start/restart` and `kraal kill` of an agent
+ * that `up` supervises send one request and read one reply, so `up` itself stops and starts its
+ * agents and never mistakes an explicit stop for a crash to restart.
+ */
+export const controlPath = (l: Layout) => join(l.root, "supervisor.sock");
+
+export type ControlOp = "stop" | "start" | "restart";
+
+export interface ControlRequest {
+  op: ControlOp;
+  ids: string[];
+  signal?: StopSignalName;
+  graceMs?: number;
+}
+
+export interface ControlResult {
+  id: string;
+  /** "stopped", "killed", "already stopped", "started", "restarted", "already running", or "unknown". */
+  result: string;
+  elapsedMs?: number;
+  error?: string;
+}
+
+/** Requests are one JSON line; anything longer than this is not one of ours. */
+const MAX_REQUEST_BYTES = 64 * 1024;
+
+/**
+ * Listens on the control socket and answers each request with `handle`'s results. A socket left by
+ * a crashed `up` is replaced (only a socket: anything else there is refused, never deleted).
+ * Returns a function that stops listening and removes the socket.
+ */
+export function serveControl(l: Layout, handle: (req: ControlRequest) => Promise<ControlResult[]>): () => void {
+  const path = controlPath(l);
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (st && !st.isSocket()) throw new KraalError("E_STATE", `${path} exists and is not a socket; move it aside`, { facts: { path } });
+  if (st) unlinkSync(path);
+  const server = Bun.listen<{ buf: string }>({
+    unix: path,
+    socket: {
+      open(s) {
+        s.data = { buf: "" };
+      },
+      data(s, chunk) {
+        s.data.buf += chunk.toString();
+        if (s.data.buf.length > MAX_REQUEST_BYTES) return void s.end();
+        const nl = s.data.buf.indexOf("\n");
+        if (nl < 0) return;
+        let req: ControlRequest;
+        try {
+          req = parseRequest(s.data.buf.slice(0, nl));
+        } catch (e) {
+          return void s.end(`${JSON.stringify({ error: (e as Error).message })}\n`);
+        }
+        handle(req).then(
+          (results) => s.end(`${JSON.stringify({ results })}\n`),
+          (e) => s.end(`${JSON.stringify({ error: (e as Error).message })}\n`),
+        );
+      },
+    },
+  });
+  return () => {
+    server.stop(true);
+    try {
+      unlinkSync(path);
+    } catch {}
+  };
+}
+
+function parseRequest(line: string): ControlRequest {
+  const o = JSON.parse(line) as Partial<ControlRequest>;
+  if (o.op !== "stop" && o.op !== "start" && o.op !== "restart") throw new Error("unknown op");
+  if (!Array.isArray(o.ids) || !o.ids.every((x) => typeof x === "string")) throw new Error("ids must be strings");
+  return { op: o.op, ids: o.ids, signal: o.signal, graceMs: typeof o.graceMs === "number" ? o.graceMs : undefined };
+}
+
+/** Sends one request to the running `up` and waits for its reply (at most `timeoutMs`). */
+export async function sendControl(l: Layout, req: ControlRequest, timeoutMs: number): Promise<ControlResult[]> {
+  const path = controlPath(l);
+  let buf = "";
+  let done!: (v: string) => void;
+  let fail!: (e: Error) => void;
+  const reply = new Promise<string>((res, rej) => ((done = res), (fail = rej)));
+  const unreachable = (why: string) => new KraalError("E_CONTROL", `cannot reach kraal up through ${path}: ${why}`, { hint: "is kraal up still running? see: kraal ps" });
+  const timer = setTimeout(() => fail(unreachable(`no answer within ${timeoutMs}ms`)), timeoutMs);
+  try {
+    await Bun.connect({
+      unix: path,
+      socket: {
+        open: (s) => void s.write(`${JSON.stringify(req)}\n`),
+        data: (_s, chunk) => void (buf += chunk.toString()),
+        close: () => done(buf),
+        error: (_s, e) => fail(unreachable(e.message)),
+        connectError: (_s, e) => fail(unreachable(e.message)),
+      },
+    });
+    const text = await reply;
+    const o = JSON.parse(text || "{}") as { results?: ControlResult[]; error?: string };
+    if (!o.results) throw new KraalError("E_CONTROL", `kraal up refused the request: ${o.error ?? "no answer"}`);
+    return o.results;
+  } catch (e) {
+    if (e instanceof KraalError) throw e;
+    throw unreachable((e as Error).message);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,94 @@
+import { KraalError } from "../base/errors.ts";
+import { encodeId } from "../handle/id.ts";
+import { inspect } from "../handle/inspect.ts";
+import type { Layout } from "../handle/state.ts";
+import { isLive } from "../handle/verdict.ts";
+import { readSpawnSpec } from "../lifecycle/spawn-spec.ts";
+import { spawnAgent } from "../lifecycle/spawner.ts";
+import { type StopOptions, type StopReport, stopAgent } from "../lifecycle/stop.ts";
+import { CONFIRM_MS } from "../lifecycle/terminate.ts";
+import { type ControlOp, type ControlResult, sendControl } from "./control.ts";
+import { readSupervisor } from "./supervisor.ts";
+
+/** What `start` and `restart` did with one agent. */
+export interface StartReport {
+  id: string;
+  /** "started", "restarted", "already running" (or, from up, "stopped"/"killed" parts of a restart). */
+  result: string;
+  pgid?: number;
+}
+
+/** Extra time a control request may take beyond the grace: the confirmation, and a busy machine. */
+const CONTROL_SLACK_MS = CONFIRM_MS + 5000;
+
+/** Splits ids into those a live `kraal up` here supervises and the rest (spawned, or from a dead up). */
+function partition(l: Layout, ids: string[]): { viaUp: string[]; direct: string[] } {
+  const sup = readSupervisor(l);
+  const ofUp = (id: string) => sup?.alive === true && Object.hasOwn(sup.record.agents, id);
+  return { viaUp: ids.filter(ofUp), direct: ids.filter((id) => !ofUp(id)) };
+}
+
+async function viaUp(l: Layout, op: ControlOp, ids: string[], opts: Partial<StopOptions>): Promise<Map<string, ControlResult>> {
+  if (ids.length === 0) return new Map();
+  const results = await sendControl(l, { op, ids, signal: opts.signal, graceMs: opts.graceMs }, (opts.graceMs ?? 0) + CONTROL_SLACK_MS);
+  return new Map(results.map((r) => [r.id, r]));
+}
+
+function fromUp(id: string, r: ControlResult | undefined): ControlResult {
+  if (!r) throw new KraalError("E_CONTROL", `kraal up did not answer for ${JSON.stringify(id)}`);
+  if (r.error) throw new KraalError("E_CONTROL", r.error, { facts: { id } });
+  return r;
+}
+
+/**
+ * Stops agents. Those of a running `kraal up` are stopped by it (an explicit stop: it does not
+ * restart them, and shows them as `stopped` until `kraal start`); the others by their handles
+ * (TERM, grace, KILL, confirm, retire). One result per id, in order.
+ */
+export async function stopAgents(l: Layout, ids: string[], opts: StopOptions): Promise<PromiseSettledResult<StopReport>[]> {
+  const { viaUp: upIds } = partition(l, ids);
+  const up = viaUp(l, "stop", upIds, opts);
+  return Promise.allSettled(
+    ids.map(async (id): Promise<StopReport> => {
+      if (!upIds.includes(id)) return stopAgent(l, id, opts);
+      const r = fromUp(id, (await up).get(id));
+      return { id, pgid: null, result: r.result as StopReport["result"], signal: opts.signal ?? "SIGTERM", elapsedMs: r.elapsedMs ?? 0 };
+    }),
+  );
+}
+
+/** Starts a detached agent again from how it was spawned (specs/<id>), unless it runs. */
+async function startFromSpec(l: Layout, id: string, restarted: boolean): Promise<StartReport> {
+  const name = encodeId(id);
+  if (isLive(inspect(l, name).verdict)) return { id, result: "already running" };
+  const spec = readSpawnSpec(l, name);
+  if (!spec) throw new KraalError("E_NO_SPEC", `kraal has no record of how ${JSON.stringify(id)} was started`, { hint: `start it again with: kraal spawn ${id} -- CMD`, facts: { id } });
+  const { handle } = await spawnAgent(l, { id, argv: spec.argv, cwd: spec.cwd, env: spec.env, saveSpec: true });
+  return { id, result: restarted ? "restarted" : "started", pgid: handle.pgid };
+}
+
+/**
+ * Starts agents again: those of a running `kraal up` through it (a stopped or failed agent
+ * resumes in its place, with its prefix), detached ones from how they were spawned, with the same
+ * argv, cwd and environment.
+ */
+export async function startAgents(l: Layout, ids: string[]): Promise<PromiseSettledResult<StartReport>[]> {
+  const { viaUp: upIds } = partition(l, ids);
+  const up = viaUp(l, "start", upIds, {});
+  return Promise.allSettled(ids.map(async (id) => (upIds.includes(id) ? fromUp(id, (await up).get(id)) : startFromSpec(l, id, false))));
+}
+
+/** Stops, then starts: through `up` for its agents, by handle and saved spec for the others. */
+export async function restartAgents(l: Layout, ids: string[], opts: StopOptions): Promise<PromiseSettledResult<StartReport>[]> {
+  const { viaUp: upIds } = partition(l, ids);
+  const up = viaUp(l, "restart", upIds, opts);
+  return Promise.allSettled(
+    ids.map(async (id) => {
+      if (upIds.includes(id)) return fromUp(id, (await up).get(id));
+      const name = encodeId(id);
+      if (!readSpawnSpec(l, name)) throw new KraalError("E_NO_SPEC", `kraal has no record of how ${JSON.stringify(id)} was started, so it cannot restart it`, { hint: `restart it by hand: kraal kill ${id} && kraal spawn ${id} -- CMD`, facts: { id } });
+      await stopAgent(l, id, opts);
+      return startFromSpec(l, id, true);
+    }),
+  );
+}
