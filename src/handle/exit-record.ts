@@ -1,5 +1,5 @@
-import { readFileSync, statSync } from "node:fs";
 import { type ExitStatus, fromShellStatus } from "../base/exit-status.ts";
+import { readSafe } from "../sys/safe-fs.ts";
 
 /**
  * What the wrapper leaves at exits/<encoded-id> when its agent ends: `<pgid> <status>\n`,
@@ -11,6 +11,9 @@ export interface ExitRecord extends ExitStatus {
   /** When the record was written (its mtime), ms since the epoch. */
   endedAt: number;
 }
+
+/** `<pgid> <status>\n` is at most 12 bytes; anything bigger is not a record. */
+const MAX_EXIT_RECORD_BYTES = 64;
 
 /** Parses an exit record's text; null for anything but two small integers. */
 export function parseExitRecord(text: string): { pgid: number; status: number } | null {
@@ -25,16 +28,16 @@ export function parseExitRecord(text: string): { pgid: number; status: number } 
  * is never attributed to this one. Null while the agent runs (or if it was SIGKILLed with its wrapper).
  */
 export function readExitRecord(path: string, pgid: number): ExitRecord | null {
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (!st) return null;
-  let text: string;
+  let read: ReturnType<typeof readSafe>;
   try {
-    text = readFileSync(path, "latin1");
+    // Never follows a link nor blocks on a FIFO planted there; anything odd reads as "no record".
+    read = readSafe(path, MAX_EXIT_RECORD_BYTES);
   } catch {
     return null;
   }
-  const endedAt = Math.round(st.mtimeMs);
-  const r = parseExitRecord(text);
+  if (!read) return null;
+  const endedAt = Math.round(read.stat.mtimeMs);
+  const r = parseExitRecord(read.data.toString("latin1"));
   if (!r || r.pgid !== pgid) return null;
   return { pgid, endedAt, ...fromShellStatus(r.status) };
 }

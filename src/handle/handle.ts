@@ -1,6 +1,6 @@
 // Layer handle/: what proves an agent is ours. Ids, the handle record, /proc/<pid>/stat probes,
 // exit records, the verdict, the state lock and layout. Imports base/ and sys/; never signals.
-import { constants, lstatSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { constants, lstatSync, readFileSync } from "node:fs";
 import { PID_LIMIT } from "./probes.ts";
 
 /** Version of the on-disk handle record; readers reject versions they do not know. */
@@ -110,23 +110,8 @@ export function readHandle(path: string): HandleRead {
 
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/**
- * Writes a file so readers see either the old content or the new, never a torn one:
- * a dot-named temp file in the same directory, then rename(2). The temp name starts with a dot,
- * which no encoded id does, so a sweep can tell an interrupted write from a handle.
- */
-export function writeFileAtomic(dir: string, name: string, text: string): void {
-  const tmp = `${dir}/.tmp.${name}.${process.pid}`;
-  try {
-    writeFileSync(tmp, text, { mode: 0o600, flag: "w" });
-    renameSync(tmp, `${dir}/${name}`);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {}
-    throw e;
-  }
-}
+/** Atomic replace through an O_EXCL temp file of an unguessable name; see sys/safe-fs.ts. */
+export { writeFileAtomic } from "../sys/safe-fs.ts";
 
 export function serializeHandle(h: Handle): string {
   return `${JSON.stringify(h)}\n`;

@@ -1,6 +1,7 @@
-import { closeSync, openSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { KraalError } from "../base/errors.ts";
 import { loadLibc } from "../sys/libc.ts";
+import { O_RDWR_CREATE, openSafe } from "../sys/safe-fs.ts";
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -44,7 +45,8 @@ export async function acquireLock(path: string, timeoutMs = 5000): Promise<Lock>
 }
 
 async function flockFile(path: string, timeoutMs: number): Promise<Lock> {
-  const fd = openSync(path, "a", 0o600);
+  // Never through a planted link (it would create or lock someone else's file), never blocking on a FIFO.
+  const fd = openSafe(path, O_RDWR_CREATE);
   const deadline = performance.now() + timeoutMs;
   let wait = 1;
   while (loadLibc().flock(fd, LOCK_EX | LOCK_NB) !== 0) {

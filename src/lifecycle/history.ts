@@ -1,6 +1,7 @@
-import { appendFileSync, closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync } from "node:fs";
 import type { ExitStatus } from "../base/exit-status.ts";
 import type { Handle } from "../handle/handle.ts";
+import { appendSafe, O_READ, openSafe, readTextSafe } from "../sys/safe-fs.ts";
 
 /** One finished run, appended to history.jsonl when its handle is retired. */
 export interface HistoryEntry extends ExitStatus {
@@ -50,14 +51,14 @@ export function historyEntry(
  */
 export function appendHistory(path: string, entries: HistoryEntry[]): void {
   if (entries.length === 0) return;
-  appendFileSync(path, entries.map((e) => `${JSON.stringify(e)}\n`).join(""), { mode: 0o600 });
+  appendSafe(path, entries.map((e) => `${JSON.stringify(e)}\n`).join(""));
 }
 
 /** All well-formed entries, oldest first, each run once (same id, pgid and start). */
 export function readHistory(path: string): HistoryEntry[] {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readTextSafe(path) ?? "";
   } catch {
     return [];
   }
@@ -91,7 +92,7 @@ const RECENT_TAIL_BYTES = 64 * 1024;
 export function countEndedSince(path: string, since: number): number {
   let fd: number;
   try {
-    fd = openSync(path, "r");
+    fd = openSafe(path, O_READ);
   } catch {
     return 0;
   }

@@ -1,14 +1,15 @@
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, lstatSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { inspect } from "../handle/inspect.ts";
 import type { Layout } from "../handle/state.ts";
+import { O_READ, openSafe } from "../sys/safe-fs.ts";
 
 export function logPath(l: Layout, name: string, previous = false): string {
   return join(l.logs, `${name}.log${previous ? ".1" : ""}`);
 }
 
 function readRange(path: string, from: number, to: number): string {
-  const fd = openSync(path, "r");
+  const fd = openSafe(path, O_READ);
   try {
     const buf = Buffer.alloc(to - from);
     const n = readSync(fd, buf, 0, buf.length, from);
@@ -25,7 +26,8 @@ function readRange(path: string, from: number, to: number): string {
 export function readTail(path: string, lines?: number): { text: string; size: number } | null {
   let size: number;
   try {
-    size = statSync(path).size;
+    // lstat: the size of a link is its own; reading it then refuses it (openSafe).
+    size = lstatSync(path).size;
   } catch {
     return null;
   }
@@ -52,7 +54,7 @@ export async function followLog(l: Layout, name: string, path: string, from: num
   const drain = () => {
     let size = pos;
     try {
-      size = statSync(path).size;
+      size = lstatSync(path).size;
     } catch {}
     if (size < pos) pos = 0; // rotated by a new run
     if (size > pos) {

@@ -1,7 +1,8 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../handle/handle.ts";
 import type { Layout } from "../handle/state.ts";
+import { readTextSafe } from "../sys/safe-fs.ts";
 
 /**
  * How a detached agent was started (argv, cwd, the complete environment), kept at
@@ -16,6 +17,9 @@ export interface SpawnSpec {
   env: Record<string, string>;
 }
 
+/** A spec holds an environment and argv; bigger than this is not one of ours. */
+const MAX_SPEC_BYTES = 8 * 1024 * 1024;
+
 export const specPath = (l: Layout, name: string) => join(l.root, "specs", name);
 
 export function saveSpawnSpec(l: Layout, name: string, spec: Omit<SpawnSpec, "v">): void {
@@ -26,7 +30,7 @@ export function saveSpawnSpec(l: Layout, name: string, spec: Omit<SpawnSpec, "v"
 /** The saved spec, or null when there is none (or it is not one of ours). */
 export function readSpawnSpec(l: Layout, name: string): SpawnSpec | null {
   try {
-    const o = JSON.parse(readFileSync(specPath(l, name), "utf8")) as SpawnSpec;
+    const o = JSON.parse(readTextSafe(specPath(l, name), { maxBytes: MAX_SPEC_BYTES }) ?? "null") as SpawnSpec;
     const ok = o.v === 1 && Array.isArray(o.argv) && o.argv.length > 0 && o.argv.every((a) => typeof a === "string") && typeof o.cwd === "string" && typeof o.env === "object" && o.env !== null;
     return ok ? o : null;
   } catch {

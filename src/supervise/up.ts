@@ -1,6 +1,7 @@
 // Layer supervise/: kraal processes that stay attached to their agents (run, up): attached
 // agents, the supervisor record, restart policy, config, output prefixes. Imports every layer but cli/.
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
+import { O_APPEND, openSafe } from "../sys/safe-fs.ts";
 import { Attached, type StopSignal } from "./attached.ts";
 import type { AgentSpec } from "./config.ts";
 import { KraalError } from "../base/errors.ts";
@@ -235,7 +236,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
           attached: { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
           rotateLog: restarts === 0,
         });
-        logFd = openSync(logPath(l, encodeId(spec.name)), "a", 0o600);
+        logFd = openSafe(logPath(l, encodeId(spec.name)), O_APPEND);
         agent = new Attached(l, started, spec.graceMs, spec.stopSignal);
         running.set(spec.name, agent);
         if (stopping()) agent.stop();
@@ -361,8 +362,9 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
 }
 
 /**
- * `kraal down`: SIGTERM to the running `up` through its verified handle (re-checked right
- * before the signal), then waits until it has stopped its agents and exited.
+ * `kraal down`: SIGTERM to the running `up` through its verified handle (file owner, uid, boot,
+ * host, start time; the start time re-checked right before the signal), then waits until it has
+ * stopped its agents and exited. A record that fails any check is "none": nothing is signaled.
  */
 export async function stopSupervisor(l: Layout, timeoutMs: number): Promise<{ result: "none" | "stopped" | "timeout"; pid?: number }> {
   const s = readSupervisor(l);
@@ -372,8 +374,10 @@ export async function stopSupervisor(l: Layout, timeoutMs: number): Promise<{ re
     const st = readStat(pid);
     return !!st && st.startTicks === start && st.state !== "Z";
   };
-  if (!isIt() || pid === process.pid) return { result: "none" };
+  if (!isIt() || pid <= 1 || pid === process.pid) return { result: "none" };
   requestStop(l, `kraal down from pid ${process.pid}`);
+  // Re-checked immediately before the signal: still the very process the verified record names.
+  if (!isIt()) return { result: "none" };
   process.kill(pid, "SIGTERM");
   const deadline = performance.now() + timeoutMs;
   let wait = 2;
