@@ -1,6 +1,6 @@
 // Layer lifecycle/: what starts and stops processes. The wrapper, spawning, the kill sequence,
 // waiting, retiring, the sweep, history and logs. Imports base/, sys/ and handle/.
-import { closeSync, existsSync, openSync, renameSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { KraalError } from "../base/errors.ts";
 import { type Handle, HANDLE_VERSION, serializeHandle, writeFileAtomic } from "../handle/handle.ts";
@@ -11,6 +11,7 @@ import { saveSpawnSpec } from "./spawn-spec.ts";
 import { currentIdentity, readStat } from "../handle/probes.ts";
 import { retireIfEnded } from "./retire.ts";
 import { ensureLayout, type Layout } from "../handle/state.ts";
+import { createFresh, lstatOrNull, O_APPEND, openSafe } from "../sys/safe-fs.ts";
 import { DEFAULT_GRACE_MS } from "./terminate.ts";
 import { graceSeconds, WRAPPER_NAME, WRAPPER_SCRIPT } from "./wrapper.ts";
 
@@ -63,10 +64,10 @@ export function agentEnv(base: Record<string, string | undefined>, extra: Record
   return Object.assign(env, extra);
 }
 
-/** Keeps one previous generation: the old run's log becomes `.log.1`. */
+/** Keeps one previous generation: the old run's log becomes `.log.1` (rename(2) moves a link, never its target). */
 function rotateLog(l: Layout, name: string): string {
   const log = logPath(l, name);
-  if (existsSync(log)) renameSync(log, logPath(l, name, true));
+  if (lstatOrNull(log)) renameSync(log, logPath(l, name, true));
   return log;
 }
 
@@ -123,24 +124,31 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
     }
     const startedAt = Date.now();
     const a = req.attached;
-    const logFd = a ? null : openSync(req.rotateLog === false ? logPath(l, name) : rotateLog(l, name), "a", 0o600);
+    const logFd = a ? null : openSafe(req.rotateLog === false ? logPath(l, name) : rotateLog(l, name), O_APPEND);
     if (a && req.rotateLog !== false) rotateLog(l, name);
     const exitFile = join(l.exits, name);
     let proc: ReturnType<typeof Bun.spawn>;
+    let exitFd: number | null = null;
     try {
+      // The wrapper's exit record, made here and handed over as fd 6 (see wrapper.ts).
+      exitFd = createFresh(exitFile);
       proc = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, exitFile, graceSeconds(req.graceMs ?? DEFAULT_GRACE_MS), a ? "attached" : "detached", ...req.argv], {
         cwd: req.cwd,
         env: req.env,
         detached: true,
         ...(a?.terminal ? { terminal: a.terminal } : {}),
-        stdio: (a ? [a.stdin, a.stdout, a.stderr, "pipe", "pipe"] : ["ignore", logFd!, logFd!, "pipe"]) as unknown as ["ignore", "pipe", "pipe", "pipe"],
+        stdio: (a ? [a.stdin, a.stdout, a.stderr, "pipe", "pipe", "ignore", exitFd] : ["ignore", logFd!, logFd!, "pipe", "ignore", "ignore", exitFd]) as unknown as ["ignore", "pipe", "pipe", "pipe"],
       });
     } finally {
       if (logFd !== null) closeSync(logFd);
+      if (exitFd !== null) closeSync(exitFd);
     }
     const go = proc.stdio[3] as unknown as number;
     const abort = (why: string, cause?: unknown): never => {
       closeSync(go); // EOF: the wrapper exits without starting the agent
+      try {
+        unlinkSync(exitFile);
+      } catch {}
       throw new KraalError("E_SPAWN", `could not start ${JSON.stringify(req.id)}: ${why}${cause ? `: ${(cause as Error).message}` : ""}`, { facts: { id: req.id } });
     };
     const stat = readStat(proc.pid);

@@ -4,7 +4,10 @@
  *
  *   sh -c WRAPPER kraal-wrapper EXIT_FILE GRACE_SECONDS MODE CMD [ARGS...]
  *
- * with the agent's argv passed through "$@", never glued into a shell string.
+ * with the agent's argv passed through "$@", never glued into a shell string, and fd 6 open on
+ * EXIT_FILE, which kraal created fresh (O_EXCL|O_NOFOLLOW) before starting it. The wrapper writes
+ * its record through that fd only and never resolves the path itself, so nothing planted at
+ * exits/<id> (a symlink, a FIFO) can redirect or block it; EXIT_FILE is passed so `ps` shows it.
  *
  * - The shell's own stderr goes to /dev/null (its job reports, "Terminated" and the like, are not
  *   the agent's output); the agent gets the real stderr back, and no extra fds.
@@ -16,9 +19,9 @@
  *   The wrapper therefore lives exactly as long as its agent: a faithful liveness probe.
  * - When the agent ends on its own under MODE=attached, the wrapper exits with the agent's status
  *   and leaves leftovers to its supervising kraal (its parent, a subreaper), which reports and
- *   ends them. Otherwise it records `<pid> <status>` in EXIT_FILE (one write(2) of a few bytes, no
- *   `mv`: readers treat an empty or partial record as "not yet", and the pid ties it to this
- *   run), then: if a stop was
+ *   ends them. Otherwise it records `<pid> <status>` on fd 6 (one write(2) of a few bytes into
+ *   the empty file kraal made: readers treat an empty or partial record as "not yet", and the pid
+ *   ties it to this run), then: if a stop was
  *   requested (it got TERM/INT/HUP), it KILLs the rest of the group at once (whoever asked gave
  *   the grace); if not (MODE=detached), TERM to the rest of the group, GRACE_SECONDS, KILL
  *   (`kill -KILL 0` ends the wrapper too), so an agent's background helpers never outlive it.
@@ -37,18 +40,18 @@ exec 3<&-
 [ "$go" = go ] || exit 125
 watcher=
 if [ "$mode" = attached ]; then
-  (trap '' TERM INT HUP QUIT USR1 USR2; while read -r _; do :; done; kill -TERM 0; sleep "$grace"; kill -KILL 0) <&4 &
+  (trap '' TERM INT HUP QUIT USR1 USR2; while read -r _; do :; done; kill -TERM 0; sleep "$grace"; kill -KILL 0) <&4 6>&- &
   watcher=$!
   exec 4<&-
 fi
-( exec "$@" 2>&5 5>&- )
+( exec "$@" 2>&5 5>&- 6>&- )
 st=$?
 if [ -n "$watcher" ] && [ -z "$stop" ]; then
   kill -KILL "$watcher"
   wait "$watcher"
   exit "$st"
 fi
-printf '%s %s\\n' "$$" "$st" >"$exitf"
+printf '%s %s\\n' "$$" "$st" >&6
 [ -z "$stop" ] || kill -KILL 0
 kill -TERM 0
 sleep "$grace"

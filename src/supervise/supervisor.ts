@@ -1,8 +1,9 @@
-import { readFileSync, unlinkSync } from "node:fs";
+import { unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../handle/handle.ts";
-import { currentIdentity, readStat } from "../handle/probes.ts";
+import { currentIdentity, type Identity, type ProcStat, readStat } from "../handle/probes.ts";
 import type { Layout } from "../handle/state.ts";
+import { readSafe, readTextSafe } from "../sys/safe-fs.ts";
 
 /** What `up` says about each of its agents, for `ps` and `status` in other shells. */
 export interface SupervisedAgent {
@@ -48,7 +49,7 @@ export function writeSupervisor(l: Layout, r: SupervisorRecord): void {
 }
 
 export function removeSupervisor(l: Layout, r: SupervisorRecord): void {
-  const current = readSupervisorFile(l);
+  const current = readSupervisorFile(l)?.record;
   if (current && current.pid === r.pid && current.start === r.start) {
     try {
       unlinkSync(supervisorPath(l));
@@ -56,28 +57,61 @@ export function removeSupervisor(l: Layout, r: SupervisorRecord): void {
   }
 }
 
-function readSupervisorFile(l: Layout): SupervisorRecord | null {
+/** The record lists every agent with its argv; far bigger than this is not one of ours. */
+const MAX_RECORD_BYTES = 16 * 1024 * 1024;
+
+/** Validates the record field by field, as an agent handle is; null for anything off. */
+export function parseSupervisorRecord(text: string): SupervisorRecord | null {
+  let r: Record<string, unknown>;
   try {
-    const r = JSON.parse(readFileSync(supervisorPath(l), "utf8"));
-    if (r?.v !== 1 || !Number.isSafeInteger(r.pid) || r.pid <= 1 || !Number.isSafeInteger(r.start) || typeof r.agents !== "object") return null;
-    return r as SupervisorRecord;
+    r = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof r !== "object" || r === null || r.v !== 1) return null;
+  const int = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  if (!int(r.pid) || (r.pid as number) <= 1 || !int(r.start) || !int(r.uid) || !int(r.startedAt)) return null;
+  if (typeof r.bootId !== "string" || r.bootId === "" || typeof r.host !== "string") return null;
+  if (typeof r.agents !== "object" || r.agents === null || Array.isArray(r.agents)) return null;
+  return r as unknown as SupervisorRecord;
+}
+
+/** The record and the uid owning its file; null when missing, unreadable, not a regular file or malformed. */
+function readSupervisorFile(l: Layout): { record: SupervisorRecord; fileUid: number } | null {
+  try {
+    const read = readSafe(supervisorPath(l), MAX_RECORD_BYTES);
+    const record = read && parseSupervisorRecord(read.data.toString("utf8"));
+    return record ? { record, fileUid: read.stat.uid } : null;
   } catch {
     return null;
   }
 }
 
 /**
- * The supervisor record and whether its process is provably alive (same boot, host, uid; the
- * pid still has the recorded start time and is not a zombie). A record whose process is gone
- * is returned with alive=false, never trusted for signals.
+ * Whether a supervisor record names a live `kraal up` that is provably ours, checked as an agent
+ * handle is: the file is owned by us, the record's uid, boot id and host are ours, and its pid is
+ * alive (not a zombie) with the recorded start time. Anything else is never signaled and never
+ * keeps `up` from starting.
+ */
+export function supervisorIsOurs(
+  r: SupervisorRecord,
+  fileUid: number,
+  me: Identity = currentIdentity(),
+  stat: (pid: number) => ProcStat | null = readStat,
+): boolean {
+  if (fileUid !== me.uid || r.uid !== me.uid || r.bootId !== me.bootId || r.host !== me.host) return false;
+  const st = stat(r.pid);
+  return !!st && st.startTicks === r.start && st.state !== "Z";
+}
+
+/**
+ * The supervisor record and whether its process is provably alive and ours (supervisorIsOurs).
+ * A record that fails is returned with alive=false, never trusted for signals.
  */
 export function readSupervisor(l: Layout): { record: SupervisorRecord; alive: boolean } | null {
-  const r = readSupervisorFile(l);
-  if (!r) return null;
-  const me = currentIdentity();
-  const st = readStat(r.pid);
-  const alive = r.bootId === me.bootId && r.host === me.host && r.uid === me.uid && !!st && st.startTicks === r.start && st.state !== "Z";
-  return { record: r, alive };
+  const f = readSupervisorFile(l);
+  if (!f) return null;
+  return { record: f.record, alive: supervisorIsOurs(f.record, f.fileUid) };
 }
 
 const STOP_REQUEST = "supervisor.stop";
@@ -96,7 +130,7 @@ export function requestStop(l: Layout, reason: string): void {
 export function takeStopRequest(l: Layout): string | null {
   const path = join(l.root, STOP_REQUEST);
   try {
-    const r = JSON.parse(readFileSync(path, "utf8")) as { reason?: unknown };
+    const r = JSON.parse(readTextSafe(path, { maxBytes: 4096 }) ?? "null") as { reason?: unknown };
     unlinkSync(path);
     return typeof r.reason === "string" ? r.reason.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?") : null;
   } catch {

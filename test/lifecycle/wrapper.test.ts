@@ -3,15 +3,18 @@ import { closeSync, existsSync, mkdtempSync, readFileSync, writeSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WRAPPER_NAME, WRAPPER_SCRIPT } from "../../src/lifecycle/wrapper.ts";
+import { createFresh } from "../../src/sys/safe-fs.ts";
 import { isDeadOrZombie, killTracked, track, waitUntil } from "../helpers.ts";
 
 afterEach(killTracked);
 
 function startWrapper(dir: string, argv: string[], mode: "detached" | "attached" = "detached") {
+  const exitFd = createFresh(join(dir, "exit"));
   const p = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, join(dir, "exit"), "0.200", mode, ...argv], {
     detached: true,
-    stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"],
+    stdio: ["ignore", "ignore", "ignore", "pipe", "pipe", "ignore", exitFd] as unknown as ["ignore", "ignore", "ignore", "pipe", "pipe"],
   });
+  closeSync(exitFd);
   track(p.pid);
   return { proc: p, go: p.stdio[3] as unknown as number, death: p.stdio[4] as unknown as number };
 }
@@ -23,7 +26,7 @@ describe("the wrapper", () => {
     closeSync(go); // what the kernel does for a spawner that dies
     expect(await proc.exited).toBe(125);
     expect(existsSync(join(dir, "ran"))).toBe(false);
-    expect(existsSync(join(dir, "exit"))).toBe(false);
+    expect(readFileSync(join(dir, "exit"), "utf8")).toBe(""); // no record: kraal's empty file stays empty
   });
 
   test("after the go-ahead it runs the agent and records its status with its own pid", async () => {
