@@ -30,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<{ default: import("citty").CommandD
   run: () => import("./commands/run.ts"),
   up: () => import("./commands/up.ts"),
   down: () => import("./commands/down.ts"),
+  worktree: () => import("./commands/worktree.ts"),
 };
 
 const argv = process.argv.slice(2);

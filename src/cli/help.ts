@@ -6,8 +6,8 @@ import type { ArgDef, CommandDef } from "citty";
  * A test checks that every command of the root map has an entry here.
  */
 export const SYNOPSIS: Record<string, { usage: string; summary: string }> = {
-  spawn: { usage: "spawn ID [--cwd DIR] [--env K=V]... -- CMD [ARGS...]", summary: "start CMD detached, in its own process group" },
-  kill: { usage: "kill ID... | --all [--grace 300ms] [--signal TERM] [--force]", summary: "TERM, grace, KILL, confirm; then retire the handle" },
+  spawn: { usage: "spawn ID [--cwd DIR] [--env K=V]... [--worktree [DIR] [--branch NAME] [--from REF]] -- CMD [ARGS...]", summary: "start CMD detached, in its own process group" },
+  kill: { usage: "kill ID... | --all [--grace 300ms] [--signal TERM] [--force] [--rm-worktree]", summary: "TERM, grace, KILL, confirm; then retire the handle" },
   stop: { usage: "stop ID... | --all [--grace 300ms] [--signal TERM]", summary: "the same as kill; up's agents stay stopped until start" },
   start: { usage: "start ID...", summary: "start stopped or failed agents again (up's in place; spawned ones as spawned)" },
   restart: { usage: "restart ID... [--grace 300ms] [--signal TERM]", summary: "stop, then start again with the same argv, cwd and env" },
@@ -19,6 +19,7 @@ export const SYNOPSIS: Record<string, { usage: string; summary: string }> = {
   run: { usage: "run [--name ID] [--timeout DURATION] [--no-tty] -- CMD [ARGS...]", summary: "run CMD attached; end what it leaves behind; exit with its status" },
   up: { usage: "up [-f FILE] [--timestamps] [--can-die NAME]... [--port N] [AGENT...]", summary: "start kraal.toml's (or a Procfile's) agents and supervise them" },
   down: { usage: "down [--timeout DURATION]", summary: "stop a running kraal up from another shell" },
+  worktree: { usage: "worktree rm ID [--force] [--delete-branch] [--grace 300ms]", summary: "stop the agent, then remove its git worktree if nothing would be lost" },
 };
 
 export function rootHelp(version: string, names: string[]): string {

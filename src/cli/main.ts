@@ -33,6 +33,43 @@ function unknownFlags(cmd: CommandDef<any>, rawArgs: string[]): string[] {
   return bad;
 }
 
+const kebab = (n: string) => n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const isFlagToken = (t: string) => t.startsWith("-") && t !== "-" && !/^-\d/.test(t);
+
+/**
+ * Binds flags whose value is optional (declared `optionalValue: true`: `--worktree` alone, or
+ * `--worktree DIR`) into one token, `--worktree=` or `--worktree=DIR`, so the checks and citty
+ * see an ordinary string flag. The word after such a flag is its value only when the command's
+ * positionals are complete without it (`spawn --worktree a -- x`: `a` is the id).
+ */
+export function bindOptionalValues(cmd: CommandDef<any>, rawArgs: string[]): string[] {
+  const defs = Object.entries((cmd.args ?? {}) as Record<string, { type?: string; alias?: string | string[]; optionalValue?: boolean }>);
+  const optional = new Set(defs.filter(([, d]) => d.optionalValue).flatMap(([n]) => [`--${n}`, `--${kebab(n)}`]));
+  if (optional.size === 0) return rawArgs;
+  const takesValue = new Set(defs.filter(([, d]) => d.type === "string" && !d.optionalValue).flatMap(([n, d]) => [`--${n}`, `--${kebab(n)}`, ...[d.alias ?? []].flat().map((a) => `-${a}`)]));
+  const positionals = defs.filter(([, d]) => d.type === "positional").length;
+  let words = 0;
+  for (let k = 0; k < rawArgs.length; k++) {
+    if (takesValue.has(rawArgs[k]!)) k++;
+    else if (!isFlagToken(rawArgs[k]!)) words++;
+  }
+  let spare = words - positionals;
+  const out: string[] = [];
+  for (let k = 0; k < rawArgs.length; k++) {
+    const t = rawArgs[k]!;
+    const next = rawArgs[k + 1];
+    if (takesValue.has(t) && next !== undefined) out.push(t, rawArgs[++k]!);
+    else if (optional.has(t)) {
+      if (spare > 0 && next !== undefined && !isFlagToken(next)) {
+        out.push(`${t}=${next}`);
+        k++;
+        spare--;
+      } else out.push(`${t}=`);
+    } else out.push(t);
+  }
+  return out;
+}
+
 /** Commands that take `-- CMD [ARGS...]`. */
 const TAKES_COMMAND = new Set(["spawn", "run"]);
 
@@ -154,9 +191,10 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
     const guess = didYouMean(name!, Object.keys(commands));
     return renderError(new UsageError(`unknown command ${JSON.stringify(name)}`, guess ? `did you mean: kraal ${guess}` : "see: kraal --help"));
   }
-  const rawArgs = [...globals, ...own.slice(i + 1)];
+  let rawArgs = [...globals, ...own.slice(i + 1)];
   try {
     const cmd = (await load()).default;
+    rawArgs = bindOptionalValues(cmd, rawArgs);
     if (help || rawArgs.includes("--help") || rawArgs.includes("-h")) {
       writeOut(commandHelp(name!, cmd));
       return EXIT.ok;

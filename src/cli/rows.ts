@@ -35,6 +35,9 @@ export interface AgentRow {
   processes?: number;
   cpuMs?: number;
   rssBytes?: number;
+  /** The git worktree kraal made for it (`spawn --worktree`), and its branch. */
+  worktree?: string;
+  branch?: string;
   /** `--json`: where its output is logged (for agents with a handle or history). */
   logPath?: string;
 }
@@ -69,6 +72,7 @@ export function rowOfEntry(e: Entry): AgentRow {
     exitCode: v.exit?.exitCode ?? null,
     signal: v.exit?.signal ?? null,
     reason: v.reason,
+    ...(h?.worktree ? { worktree: h.worktree.path, branch: h.worktree.branch } : {}),
   };
 }
 

@@ -29,6 +29,8 @@ export interface Handle {
   mode: string;
   /** How many times a supervisor has restarted this agent (absent: never). */
   restarts?: number;
+  /** The git worktree kraal made for it (`spawn --worktree`); its cwd is `path`. */
+  worktree?: { path: string; branch: string; repo: string };
 }
 
 /** What a file in pids/ turned out to be. `file` is what lstat said, for "rewritten since?" checks. */
@@ -78,6 +80,8 @@ export function parseHandle(text: string): { handle: Handle } | { legacy: number
   if (typeof o.cwd !== "string") return bad("cwd");
   if (!Number.isSafeInteger(o.startedAt) || (o.startedAt as number) < 0) return bad("startedAt");
   if (typeof o.mode !== "string") return bad("mode");
+  const w = o.worktree as Record<string, unknown> | undefined;
+  if (w !== undefined && (typeof w !== "object" || w === null || typeof w.path !== "string" || typeof w.branch !== "string" || typeof w.repo !== "string")) return bad("worktree");
   return { handle: o as unknown as Handle };
 }
 

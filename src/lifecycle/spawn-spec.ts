@@ -15,6 +15,8 @@ export interface SpawnSpec {
   argv: string[];
   cwd: string;
   env: Record<string, string>;
+  /** The worktree cwd is, when `spawn --worktree` made one (a restart runs in it again). */
+  worktree?: { path: string; branch: string; repo: string };
 }
 
 /** A spec holds an environment and argv; bigger than this is not one of ours. */

@@ -41,6 +41,8 @@ export interface SpawnRequest {
   restarts?: number;
   /** Keep argv, cwd and env in specs/<id>, so `kraal restart` can start it again the same way. */
   saveSpec?: boolean;
+  /** The worktree `cwd` is (recorded in the handle and the spec). */
+  worktree?: Handle["worktree"];
 }
 
 /** A started agent: its handle, and for attached agents the wrapper process itself. */
@@ -167,9 +169,10 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
       startedAt,
       mode: req.mode ?? "spawn",
       ...(req.restarts ? { restarts: req.restarts } : {}),
+      ...(req.worktree ? { worktree: req.worktree } : {}),
     };
     try {
-      if (req.saveSpec) saveSpawnSpec(l, name, { argv: req.argv, cwd: req.cwd, env: req.env });
+      if (req.saveSpec) saveSpawnSpec(l, name, { argv: req.argv, cwd: req.cwd, env: req.env, ...(req.worktree ? { worktree: req.worktree } : {}) });
       writeFileAtomic(l.pids, name, serializeHandle(handle));
     } catch (e) {
       abort("cannot write its handle", e);

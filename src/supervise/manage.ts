@@ -63,7 +63,7 @@ async function startFromSpec(l: Layout, id: string, restarted: boolean): Promise
   if (isLive(inspect(l, name).verdict)) return { id, result: "already running" };
   const spec = readSpawnSpec(l, name);
   if (!spec) throw new KraalError("E_NO_SPEC", `kraal has no record of how ${JSON.stringify(id)} was started`, { hint: `start it again with: kraal spawn ${id} -- CMD`, facts: { id } });
-  const { handle } = await spawnAgent(l, { id, argv: spec.argv, cwd: spec.cwd, env: spec.env, saveSpec: true });
+  const { handle } = await spawnAgent(l, { id, argv: spec.argv, cwd: spec.cwd, env: spec.env, saveSpec: true, worktree: spec.worktree });
   return { id, result: restarted ? "restarted" : "started", pgid: handle.pgid };
 }
 

@@ -31,6 +31,7 @@ export default defineCommand({
     grace: { type: "string", description: "How long to wait after the stop signal before SIGKILL", default: "300ms", valueHint: "DURATION" },
     signal: { type: "string", description: "The stop signal: TERM, INT, HUP, QUIT, USR1 or USR2", default: "TERM", valueHint: "NAME" },
     force: { type: "boolean", description: "Also signal legacy (unverified) handles, whose identity cannot be proven" },
+    rmWorktree: { type: "boolean", description: "Then remove each agent's git worktree, if nothing would be lost (as kraal worktree rm)" },
     ...jsonArg,
     ...globalArgs,
   },
@@ -55,17 +56,29 @@ export default defineCommand({
     const settled = await stopAgents(l, ids, { graceMs, force: args.force, signal });
     let status: number = EXIT.ok;
     const reports: (StopReport | { id: string; error: string })[] = [];
-    settled.forEach((s, i) => {
+    for (const [i, s] of settled.entries()) {
       if (s.status === "fulfilled") {
         reports.push(s.value);
         if (!args.json) writeOut(`${describe(s.value)}\n`);
+        if (args.rmWorktree) {
+          const { removeAgentWorktree } = await import("../../supervise/worktrees.ts");
+          try {
+            const w = await removeAgentWorktree(l, s.value.id, { graceMs, signal });
+            Object.assign(s.value, { worktree: w });
+            if (!args.json) writeOut((await import("./worktree.ts")).describeRemoval(w));
+          } catch (e) {
+            status = Math.max(status, e instanceof KraalError ? e.exitCode : EXIT.failed);
+            Object.assign(s.value, { worktreeError: (e as Error).message });
+            renderError(e);
+          }
+        }
       } else {
         const code = s.reason instanceof KraalError ? s.reason.exitCode : EXIT.failed;
         status = Math.max(status, code);
         reports.push({ id: ids[i]!, error: (s.reason as Error).message });
         renderError(s.reason);
       }
-    });
+    }
     if (args.json) writeJson(reports);
     process.exitCode = status;
   },

@@ -26,7 +26,8 @@ function exitText(r: AgentRow): string {
 /** The `ps` table: one row per agent, padded columns, state coloured on a TTY. */
 export function renderTable(rows: AgentRow[], now: number, color: boolean): string {
   const restarts = rows.some((r) => r.restarts !== undefined);
-  const head = ["ID", "STATE", "PGID", "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), "COMMAND"];
+  const branches = rows.some((r) => r.branch !== undefined);
+  const head = ["ID", "STATE", "PGID", "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), ...(branches ? ["BRANCH"] : []), "COMMAND"];
   const cells = rows.map((r) => {
     const started = r.startedAt ? Date.parse(r.startedAt) : null;
     const ended = r.endedAt ? Date.parse(r.endedAt) : null;
@@ -38,6 +39,7 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean): stri
       started && r.state === "running" ? formatDuration(now - started) : started && ended ? formatDuration(ended - started) : "-",
       exitText(r),
       ...(restarts ? [String(r.restarts ?? 0)] : []),
+      ...(branches ? [r.branch ?? "-"] : []),
       showArgv(r.argv),
     ];
   });

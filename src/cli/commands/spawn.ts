@@ -25,6 +25,9 @@ export default defineCommand({
     ...idArg,
     cwd: { type: "string", description: "Working directory for the agent (default: the current one)", valueHint: "DIR" },
     env: { type: "string", description: "Set an environment variable for the agent (repeatable)", valueHint: "K=V" },
+    worktree: { type: "string", optionalValue: true, description: "Run it in a new git worktree of the repository at --cwd (default dir: <state>/worktrees/<id>)", valueHint: "[DIR]" } as { type: "string"; description: string; valueHint: string },
+    branch: { type: "string", description: "With --worktree: the new branch (default: kraal/<id>)", valueHint: "NAME" },
+    from: { type: "string", description: "With --worktree: the commit it starts from (default: HEAD)", valueHint: "REF" },
     ...jsonArg,
     ...globalArgs,
   },
@@ -35,13 +38,20 @@ export default defineCommand({
     if (args._.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(args._[1])} before --`, `usage: kraal spawn ${id} -- CMD [ARGS...]`);
     const l = layoutFrom(args);
     const cwd = resolve(args.cwd ?? process.cwd());
-    const { handle } = await spawnAgent(l, { id, argv, cwd, saveSpec: true, env: agentEnv(process.env, { KRAAL_AGENT_ID: id, ...parseEnvPairs(repeatedFlag(rawArgs, "env")) }) });
+    const env = agentEnv(process.env, { KRAAL_AGENT_ID: id, ...parseEnvPairs(repeatedFlag(rawArgs, "env")) });
+    // `--worktree` alone arrives as `--worktree=` (see bindOptionalValues); its value is the dir, if any.
+    const wt = rawArgs.findLast((a) => a.startsWith("--worktree="))?.slice("--worktree=".length);
+    if (wt === undefined && (args.branch !== undefined || args.from !== undefined)) throw new UsageError(`--${args.branch !== undefined ? "branch" : "from"} goes with --worktree`, `usage: kraal spawn ${id} --worktree [DIR] [--branch NAME] [--from REF] -- CMD`);
+    const { handle } =
+      wt === undefined
+        ? await spawnAgent(l, { id, argv, cwd, saveSpec: true, env })
+        : await (await import("../../lifecycle/spawn-worktree.ts")).spawnInWorktree(l, { id, argv, saveSpec: true, env }, { cwd, dir: wt || undefined, branch: args.branch, from: args.from });
     if (args.json) {
       const { inspect } = await import("../../handle/inspect.ts");
       const { encodeId } = await import("../../handle/id.ts");
       writeJson(rowOfEntry(inspect(l, encodeId(id))));
     } else {
-      writeOut(`${id} started, pgid ${handle.pgid}\n`);
+      writeOut(`${id} started, pgid ${handle.pgid}${handle.worktree ? `, in worktree ${handle.worktree.path} on branch ${handle.worktree.branch}` : ""}\n`);
     }
   },
 });
