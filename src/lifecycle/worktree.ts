@@ -1,9 +1,10 @@
-import { lstatSync, mkdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
+import { lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { KraalError } from "../base/errors.ts";
 import { writeFileAtomic } from "../handle/handle.ts";
 import type { Layout } from "../handle/state.ts";
 import { git, gitComplaint, type GitResult } from "../sys/git.ts";
+import { readTextSafe } from "../sys/safe-fs.ts";
 
 /** A git worktree kraal made for an agent: recorded in its handle, its spawn spec, and worktree-records/. */
 export interface Worktree {
@@ -55,8 +56,8 @@ function ok(r: GitResult, what: string): string {
 /** The record kept until `kraal worktree rm`, so a worktree outlives its agent's handle. */
 export function readWorktreeRecord(l: Layout, name: string): Worktree | null {
   try {
-    const o = JSON.parse(readFileSync(join(recordDir(l), name), "utf8")) as Worktree;
-    return typeof o.path === "string" && typeof o.branch === "string" && typeof o.repo === "string" ? { path: o.path, branch: o.branch, repo: o.repo } : null;
+    const o = JSON.parse(readTextSafe(join(recordDir(l), name), { maxBytes: 64 * 1024 }) ?? "null") as Worktree;
+    return o && typeof o.path === "string" && typeof o.branch === "string" && typeof o.repo === "string" ? { path: o.path, branch: o.branch, repo: o.repo } : null;
   } catch {
     return null;
   }
