@@ -31,6 +31,7 @@ const COMMANDS: Record<string, () => Promise<{ default: import("citty").CommandD
   up: () => import("./commands/up.ts"),
   down: () => import("./commands/down.ts"),
   worktree: () => import("./commands/worktree.ts"),
+  mcp: () => import("./commands/mcp.ts"),
 };
 
 const argv = process.argv.slice(2);

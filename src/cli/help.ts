@@ -19,6 +19,7 @@ export const SYNOPSIS: Record<string, { usage: string; summary: string }> = {
   run: { usage: "run [--name ID] [--timeout DURATION] [--no-tty] -- CMD [ARGS...]", summary: "run CMD attached; end what it leaves behind; exit with its status" },
   up: { usage: "up [-f FILE] [--timestamps] [--can-die NAME]... [--port N] [AGENT...]", summary: "start kraal.toml's (or a Procfile's) agents and supervise them" },
   down: { usage: "down [--timeout DURATION]", summary: "stop a running kraal up from another shell" },
+  mcp: { usage: "mcp [--kill-on-exit]", summary: "an MCP server on stdio: tools to spawn, list, wait for and kill agents" },
   worktree: { usage: "worktree rm ID [--force] [--delete-branch] [--grace 300ms]", summary: "stop the agent, then remove its git worktree if nothing would be lost" },
 };
 

@@ -5,6 +5,7 @@ import { useColor, writeJson, writeOut } from "../output.ts";
 import { type AgentRow, rowOfEntry, rowOfHistory, withDetails, withSupervisor } from "../rows.ts";
 import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
+import type { Layout } from "../../handle/state.ts";
 import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
 
 const STATE_COLOR: Record<string, number> = { running: 32, starting: 36, waiting: 36, stopped: 90, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31, backoff: 33, failed: 31 };
@@ -55,6 +56,16 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean): stri
   return [line(head), ...cells.map((c, i) => line(c, rows[i]!.state))].join("\n") + "\n";
 }
 
+/** The rows `ps` shows (after the sweep): history first with `all`, then current agents, then corrupt entries. */
+export async function listRows(l: Layout, all: boolean): Promise<AgentRow[]> {
+  const report = await sweep(l);
+  const current = report.kept.map(rowOfEntry);
+  const corrupt: AgentRow[] = report.corrupt.map((c) => ({
+    id: c.id ?? c.name, state: "corrupt", pgid: null, argv: [], cwd: null, startedAt: null, endedAt: null, exitCode: null, signal: null, reason: c.reason,
+  }));
+  return withSupervisor([...(all ? readHistory(l.history).map(rowOfHistory) : []), ...current, ...corrupt], readSupervisor(l));
+}
+
 export default defineCommand({
   meta: { name: "ps", description: "List agents: id, state, pgid, started, uptime, exit, command" },
   args: {
@@ -64,12 +75,7 @@ export default defineCommand({
   },
   async run({ args }) {
     const l = layoutFrom(args);
-    const report = await sweep(l);
-    const current = report.kept.map(rowOfEntry);
-    const corrupt: AgentRow[] = report.corrupt.map((c) => ({
-      id: c.id ?? c.name, state: "corrupt", pgid: null, argv: [], cwd: null, startedAt: null, endedAt: null, exitCode: null, signal: null, reason: c.reason,
-    }));
-    const rows = withSupervisor([...(args.all ? readHistory(l.history).map(rowOfHistory) : []), ...current, ...corrupt], readSupervisor(l));
+    const rows = await listRows(l, Boolean(args.all));
     if (args.json) {
       writeJson(rows.map((r) => (r.state === "corrupt" ? r : withDetails(r, l))));
       return;

@@ -8,6 +8,7 @@ import { type AgentRow, rowOfEntry, rowOfHistory, withDetails, withSupervisor } 
 import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { renderTable } from "./ps.ts";
+import type { Layout } from "../../handle/state.ts";
 import { checkedId, globalArgs, idArg, jsonArg, layoutFrom } from "./_shared.ts";
 
 /** LSB-style: 0 running, 3 not running, 4 unknown (no such agent, or a handle we cannot read). */
@@ -18,19 +19,23 @@ export function statusExit(row: AgentRow | null): number {
   return EXIT.unknown;
 }
 
+/** One agent's row (after the sweep): its handle's, up's view of it, or its last run in history; null if unknown. */
+export async function statusRow(l: Layout, id: string): Promise<AgentRow | null> {
+  await sweep(l);
+  const e = inspect(l, encodeId(id));
+  const row = withSupervisor(e.read.kind === "missing" ? [] : [rowOfEntry(e)], readSupervisor(l)).find((r) => r.id === id);
+  if (row) return row;
+  const past = readHistory(l.history).filter((h) => h.id === id).at(-1);
+  return past ? rowOfHistory(past) : null;
+}
+
 export default defineCommand({
   meta: { name: "status", description: "Show one agent; exit 0 if running, 3 if not running, 4 if unknown" },
   args: { ...idArg, ...jsonArg, ...globalArgs },
   async run({ args }) {
     const id = checkedId(args.id);
     const l = layoutFrom(args);
-    await sweep(l);
-    const e = inspect(l, encodeId(id));
-    let row: AgentRow | null = withSupervisor(e.read.kind === "missing" ? [] : [rowOfEntry(e)], readSupervisor(l)).find((r) => r.id === id) ?? null;
-    if (!row) {
-      const past = readHistory(l.history).filter((h) => h.id === id).at(-1);
-      row = past ? rowOfHistory(past) : null;
-    }
+    const row = await statusRow(l, id);
     if (args.json) writeJson(row && row.state !== "corrupt" ? withDetails(row, l) : row);
     else if (row) writeOut(renderTable([row], Date.now(), false));
     else writeOut(`${id}: unknown\n`);
