@@ -6,7 +6,7 @@ import type { ArgDef, CommandDef } from "citty";
  * A test checks that every command of the root map has an entry here.
  */
 export const SYNOPSIS: Record<string, { usage: string; summary: string }> = {
-  spawn: { usage: "spawn ID [--cwd DIR] [--env K=V]... [--worktree [DIR] [--branch NAME] [--from REF]] -- CMD [ARGS...]", summary: "start CMD detached, in its own process group" },
+  spawn: { usage: "spawn ID [--cwd DIR] [--env K=V]... [--worktree [DIR]] -- CMD [ARGS...]", summary: "start CMD detached, in its own process group" },
   kill: { usage: "kill ID... | --all [--grace 300ms] [--signal TERM] [--force] [--rm-worktree]", summary: "TERM, grace, KILL, confirm; then retire the handle" },
   stop: { usage: "stop ID... | --all [--grace 300ms] [--signal TERM]", summary: "the same as kill; up's agents stay stopped until start" },
   start: { usage: "start ID...", summary: "start stopped or failed agents again (up's in place; spawned ones as spawned)" },

@@ -21,7 +21,7 @@ describe("the command line", () => {
     const viaHelp = run("help", "spawn");
     expect(viaHelp.code).toBe(0);
     expect(viaHelp.stdout).toBe(run("spawn", "--help").stdout);
-    expect(viaHelp.stdout).toStartWith("Usage: kraal spawn ID [--cwd DIR] [--env K=V]... -- CMD [ARGS...]\n");
+    expect(viaHelp.stdout).toStartWith("Usage: kraal spawn ID [--cwd DIR] [--env K=V]... [--worktree [DIR]] -- CMD [ARGS...]\n");
     expect(run("help", "run").stdout).toStartWith("Usage: kraal run [--name ID] [--timeout DURATION] [--no-tty] -- CMD [ARGS...]\n");
     for (const out of [root.stdout, viaHelp.stdout]) expect(out).not.toContain("\x1b[");
   }, 15_000);
