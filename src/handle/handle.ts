@@ -5,8 +5,14 @@ import { PID_LIMIT } from "./probes.ts";
 
 /** Version of the on-disk handle record; readers reject versions they do not know. */
 export const HANDLE_VERSION = 1;
-/** Handles are a few hundred bytes; anything bigger is not one of ours and is not read whole. */
-export const MAX_HANDLE_BYTES = 64 * 1024;
+/**
+ * The largest handle a reader accepts, and so the largest a spawn may write. Linux bounds argv
+ * plus environment to a quarter of the stack limit, at most 6 MiB; a prompt passed as arguments
+ * (up to 128 KiB each) easily reaches hundreds of KiB. JSON escaping can grow argv, so spawn
+ * checks the serialized record against this before the agent starts: whatever it writes, every
+ * reader can read back. Anything bigger is not one of ours and is not read whole.
+ */
+export const MAX_HANDLE_BYTES = 16 * 1024 * 1024;
 
 /**
  * The owned handle: everything needed to prove, later and from another process, that process
@@ -104,7 +110,7 @@ export function readHandle(path: string): HandleRead {
     const code = (e as NodeJS.ErrnoException).code;
     return code === "ENOENT" ? { kind: "missing" } : { kind: "corrupt", reason: `cannot be read (${code})` };
   }
-  if (text.length > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: "grew too big while being read" };
+  if (Buffer.byteLength(text) > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: "grew too big while being read" };
   const file: FileStamp = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, uid: st.uid };
   const parsed = parseHandle(text);
   if ("handle" in parsed) return { kind: "handle", handle: parsed.handle, file, text };

@@ -102,7 +102,8 @@ export function countEndedSince(path: string, since: number): number {
     const buf = Buffer.alloc(size - from);
     const n = readSync(fd, buf, 0, buf.length, from);
     const lines = buf.subarray(0, n).toString("utf8").split("\n");
-    if (from > 0) lines.shift(); // a partial first line
+    // A partial first line still counts when its endedAt survived the cut: the pattern matches
+    // only a key (a quote inside a JSON string is escaped), so it cannot come from an argument.
     let count = 0;
     for (const line of lines) {
       const m = /"endedAt":(\d+)/.exec(line);

@@ -3,7 +3,7 @@
 import { closeSync, existsSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { KraalError } from "../base/errors.ts";
-import { type Handle, HANDLE_VERSION, serializeHandle, writeFileAtomic } from "../handle/handle.ts";
+import { type Handle, HANDLE_VERSION, MAX_HANDLE_BYTES, serializeHandle, writeFileAtomic } from "../handle/handle.ts";
 import { encodeId } from "../handle/id.ts";
 import { acquireLock } from "../handle/lock.ts";
 import { logPath } from "./logs.ts";
@@ -171,9 +171,11 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
       ...(req.restarts ? { restarts: req.restarts } : {}),
       ...(req.worktree ? { worktree: req.worktree } : {}),
     };
+    const text = serializeHandle(handle);
+    if (Buffer.byteLength(text) > MAX_HANDLE_BYTES) abort(`its handle would be ${Buffer.byteLength(text)} bytes, more than a reader accepts (${MAX_HANDLE_BYTES})`);
     try {
       if (req.saveSpec) saveSpawnSpec(l, name, { argv: req.argv, cwd: req.cwd, env: req.env, ...(req.worktree ? { worktree: req.worktree } : {}) });
-      writeFileAtomic(l.pids, name, serializeHandle(handle));
+      writeFileAtomic(l.pids, name, text);
     } catch (e) {
       abort("cannot write its handle", e);
     }
