@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { readExitRecord } from "./exit-record.ts";
 import { type HandleRead, readHandle } from "./handle.ts";
 import { decodeId } from "./id.ts";
-import { currentIdentity, probeGroup, readStat } from "./probes.ts";
+import { currentIdentity, ownPgid, probeGroup, readStat } from "./probes.ts";
 import type { Layout } from "./state.ts";
 import { classify, type Verdict, type VerdictProbes } from "./verdict.ts";
 
@@ -28,6 +28,7 @@ export function probesFor(l: Layout, name: string, exitNames?: Set<string>): Ver
     identity: currentIdentity(),
     readStat,
     probeGroup,
+    ownPgid: ownPgid(),
     readExit: (pgid) => (exitNames && !exitNames.has(name) ? null : readExitRecord(join(l.exits, name), pgid)),
   };
 }

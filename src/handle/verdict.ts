@@ -18,6 +18,15 @@ export interface Verdict {
   /** The bare pgid of a legacy (seed project format) handle. */
   legacyPgid?: number;
   exit?: ExitRecord;
+  /**
+   * A detached agent whose wrapper died without writing its exit record (killed alone, by a
+   * person or the OOM killer): its agent may still run with nobody to record its end. While the
+   * wrapper's zombie or any member pins the pgid the group is provably ours, so it is to be
+   * ended with SIGKILL and recorded as "wrapper killed".
+   */
+  orphaned?: true;
+  /** The group is the one the inspecting kraal itself runs in: never signaled, never a failure. */
+  self?: true;
 }
 
 /** What classify needs from the machine; real implementations in probes.ts and exit-record.ts. */
@@ -26,7 +35,16 @@ export interface VerdictProbes {
   readStat(pid: number): ProcStat | null;
   probeGroup(pgid: number): GroupProbe;
   readExit(pgid: number): ExitRecord | null;
+  /** The inspecting process's own group (kraal run inside an agent); never probed or signaled. */
+  ownPgid?: number;
 }
+
+/** Why a handle on the caller's own group is shown but never signaled. */
+export const SELF_REASON = "kraal's own process group";
+/** The reason recorded for an agent ended because its wrapper had died. */
+export const WRAPPER_KILLED = "wrapper killed";
+/** Handles whose wrapper always records the agent's end before dying (attached wrappers leave that to their supervisor). */
+const RECORDS_ITS_END = (h: Handle) => h.mode === "spawn";
 
 export type Leader = "alive" | "zombie" | "gone" | "reused";
 
@@ -57,7 +75,9 @@ export function legacyAlive(pgid: number, p: Pick<VerdictProbes, "readStat" | "p
  * Classifies one entry of pids/. A handle is ours only when its file is owned by us, its boot id
  * and host match this machine, and either its leader is the very process recorded (same start
  * time) or the leader is gone while members still hold the pgid (a pgid cannot be reused while
- * any member holds it). Everything else is never signaled.
+ * any member holds it). Everything else is never signaled. A group no signal of ours can reach
+ * (EPERM) is foreign; the caller's own group is shown (`self`) but never signaled; a detached
+ * agent whose wrapper died without an exit record is `orphaned`, to be ended.
  */
 export function classify(read: HandleRead, p: VerdictProbes): Verdict {
   if (read.kind === "missing") return { state: "corrupt", reason: "vanished while being read", ours: false };
@@ -66,6 +86,8 @@ export function classify(read: HandleRead, p: VerdictProbes): Verdict {
     return { state: "foreign", reason: `file owned by uid ${read.file.uid}`, ours: false };
   }
   if (read.kind === "legacy") {
+    if (read.pgid === p.ownPgid) return { state: "unverified", reason: SELF_REASON, ours: false, legacyPgid: read.pgid, self: true };
+    if (p.probeGroup(read.pgid) === "eperm") return { state: "foreign", reason: "group belongs to another user (EPERM)", ours: false, legacyPgid: read.pgid };
     return legacyAlive(read.pgid, p)
       ? { state: "unverified", reason: "legacy handle without identity", ours: false, legacyPgid: read.pgid }
       : { state: "exited", reason: "legacy handle, group gone", ours: false, legacyPgid: read.pgid };
@@ -76,18 +98,22 @@ export function classify(read: HandleRead, p: VerdictProbes): Verdict {
   if (h.bootId !== p.identity.bootId) return { state: "stale", reason: "other boot", ours: false, handle: h };
   const leader = leaderOf(h, p.readStat);
   if (leader === "reused") return { state: "stale", reason: "pid reused", ours: false, handle: h };
+  // We are a member, so the group exists; kill(2) on it would hit this very process.
+  if (h.pgid === p.ownPgid) return { state: "running", reason: SELF_REASON, ours: false, handle: h, self: true };
   const exit = p.readExit(h.pgid) ?? undefined;
+  // kill(-pgid, 0) fails with EPERM only when no member is ours to signal: shown as foreign, never "ours".
+  const group = p.probeGroup(h.pgid);
+  if (group === "eperm") return { state: "foreign", reason: "group belongs to another user (EPERM)", ours: false, handle: h };
+  if (leader !== "alive" && group === "alive" && !exit && RECORDS_ITS_END(h)) {
+    return { state: "running", reason: WRAPPER_KILLED, ours: true, handle: h, orphaned: true };
+  }
   if (leader === "alive") {
     // The wrapper outlives its agent only while it clears the rest of the group.
     return exit
       ? { state: "exited", reason: "cleaning up its group", ours: true, handle: h, exit }
       : { state: "running", reason: "", ours: true, handle: h };
   }
-  if (leader === "gone") {
-    const g = p.probeGroup(h.pgid);
-    if (g === "alive" && !exit) return { state: "running", reason: "leader gone, group alive", ours: true, handle: h };
-    if (g === "eperm") return { state: "foreign", reason: "group held by another user", ours: false, handle: h };
-  }
+  if (leader === "gone" && group === "alive" && !exit) return { state: "running", reason: "leader gone, group alive", ours: true, handle: h };
   return { state: "exited", reason: exit ? "exit record" : `leader ${leader}`, ours: false, handle: h, exit };
 }
 

@@ -5,7 +5,9 @@ import { unchangedSince } from "../handle/handle.ts";
 import { appendHistory, type HistoryEntry, historyEntry } from "./history.ts";
 import { type Entry, inspect } from "../handle/inspect.ts";
 import type { Layout } from "../handle/state.ts";
-import type { Verdict } from "../handle/verdict.ts";
+import { probeGroup, readStat } from "../handle/probes.ts";
+import { leaderOf, type Verdict, WRAPPER_KILLED } from "../handle/verdict.ts";
+import { realSignal } from "./terminate.ts";
 
 /** Retired entries are exactly those whose group is proven gone (or was never provably ours). */
 export function isRetirable(v: Verdict): boolean {
@@ -47,12 +49,39 @@ export function retire(l: Layout, items: { entry: Entry; history: HistoryEntry }
 }
 
 /**
- * With the state lock held: retires pids/<name> if its agent has ended, and returns null when
- * the id is free; otherwise returns the verdict that keeps it taken (running, corrupt, ...).
+ * Ends an orphaned agent (a detached one whose wrapper died without writing its exit record):
+ * SIGKILL to its group, after re-checking that the wrapper's corpse (same start time) or a member
+ * still pins the number, so it is still ours. Returns the history line to retire it with
+ * ("wrapper killed", SIGKILL), or null when the group could not be signaled (EPERM: kept).
+ */
+export function endOrphan(e: Entry): HistoryEntry | null {
+  const h = e.verdict.handle;
+  if (!e.verdict.orphaned || !h) return null;
+  const leader = leaderOf(h, readStat);
+  if (leader === "reused" || leader === "alive") return null;
+  let signaled = false;
+  if (probeGroup(h.pgid) === "alive") {
+    const r = realSignal(h.pgid, "SIGKILL");
+    if (r === "eperm") return null;
+    signaled = r === "ok";
+  }
+  return endOf(e, { exitCode: null, signal: signaled ? "SIGKILL" : null, reason: WRAPPER_KILLED, forced: signaled });
+}
+
+/**
+ * With the state lock held: retires pids/<name> if its agent has ended (ending an orphaned one
+ * first), and returns null when the id is free; otherwise returns the verdict that keeps it
+ * taken (running, corrupt, ...).
  */
 export function retireIfEnded(l: Layout, name: string): Verdict | null {
   const e = inspect(l, name);
   if (e.read.kind === "missing") return null;
+  if (e.verdict.orphaned) {
+    const history = endOrphan(e);
+    if (!history) return e.verdict;
+    retire(l, [{ entry: e, history }]);
+    return null;
+  }
   if (!isRetirable(e.verdict)) return e.verdict;
   const history = endOf(e);
   if (history) retire(l, [{ entry: e, history }]);

@@ -7,10 +7,12 @@ import { readExitRecord } from "../handle/exit-record.ts";
 import { join } from "node:path";
 import { acquireLock } from "../handle/lock.ts";
 import { probeGroup, readStat } from "../handle/probes.ts";
-import { endOf, retire } from "./retire.ts";
+import { endOf, endOrphan, retire } from "./retire.ts";
+import type { HistoryEntry } from "./history.ts";
 import type { Layout } from "../handle/state.ts";
-import { type GroupCheck, realSignal, type TerminateResult, terminateGroup } from "./terminate.ts";
-import { leaderOf, legacyAlive } from "../handle/verdict.ts";
+import { CONFIRM_MS, type GroupCheck, realSignal, type TerminateResult, terminateGroup } from "./terminate.ts";
+import { lockHandleFile } from "../handle/handle-lock.ts";
+import { leaderOf, legacyAlive, SELF_REASON } from "../handle/verdict.ts";
 
 export interface StopOptions {
   graceMs: number;
@@ -26,6 +28,8 @@ export interface StopReport {
   pgid: number | null;
   /** "stopped" (ended on the stop signal), "killed" (needed KILL), "already exited", or "stuck". */
   result: "stopped" | "killed" | "already exited" | "already stopped" | "stuck";
+  /** Set when its wrapper had been killed alone: the agent was ended with SIGKILL at once. */
+  wrapperKilled?: true;
   /** The stop signal that was sent first. */
   signal: StopSignalName;
   elapsedMs: number;
@@ -57,15 +61,43 @@ function refuse(id: string, why: string, hint?: string): never {
   throw new KraalError("E_REFUSED", `refusing to signal ${JSON.stringify(id)}: ${why}`, { hint, facts: { id } });
 }
 
+/** Retires one entry under the state lock; false when another kraal retired (or replaced) it first. */
+async function retireOnce(l: Layout, e: Entry, history: HistoryEntry): Promise<boolean> {
+  const lock = await acquireLock(l.lock);
+  try {
+    return retire(l, [{ entry: e, history }]).length === 1;
+  } finally {
+    lock.release();
+  }
+}
+
 /**
  * Stops one agent by its handle: TERM, grace, KILL, confirm, and only then retire the handle to
  * history. An agent that already ended is a success ("already exited"); an id never seen is an
  * UnknownAgentError; corrupt, foreign and (without `force`) unverified handles are refused and
  * nothing is signaled. A group that cannot be confirmed gone keeps its handle and is reported
- * as "stuck" (the caller exits 1).
+ * as "stuck" (the caller exits 1); one the kernel refuses to signal (EPERM) is E_DENIED. The
+ * caller's own group is refused. An orphaned agent (its wrapper was killed alone) gets SIGKILL at
+ * once and is recorded as "wrapper killed". Of two concurrent kills of one agent, the one that
+ * holds the handle file's lock first reports "stopped"; the other waits, then "already exited".
  */
 export async function stopAgent(l: Layout, id: string, opts: StopOptions): Promise<StopReport> {
-  const e = inspect(l, encodeId(id));
+  const name = encodeId(id);
+  const held = await lockHandleFile(join(l.pids, name), opts.graceMs + (opts.confirmMs ?? CONFIRM_MS) + KILL_SLACK_MS);
+  try {
+    // Retired (or replaced by a new run) while another kill held it: that kill ended this run.
+    if (held && !held.current) return { id, pgid: null, result: "already exited", signal: opts.signal ?? "SIGTERM", elapsedMs: 0 };
+    return await stopLocked(l, id, name, opts);
+  } finally {
+    held?.release();
+  }
+}
+
+/** Time a kill may wait, beyond another kill's grace and confirmation, for that kill to finish. */
+const KILL_SLACK_MS = 10_000;
+
+async function stopLocked(l: Layout, id: string, name: string, opts: StopOptions): Promise<StopReport> {
+  const e = inspect(l, name);
   const v = e.verdict;
   const pgid = v.handle?.pgid ?? v.legacyPgid ?? null;
   const report = (result: StopReport["result"], r?: TerminateResult): StopReport => ({
@@ -80,7 +112,13 @@ export async function stopAgent(l: Layout, id: string, opts: StopOptions): Promi
     throw new UnknownAgentError(id);
   }
   if (v.state === "corrupt") refuse(id, `its handle is corrupt (${v.reason})`, "move it aside with: kraal sweep");
-  if (v.state === "foreign") refuse(id, `it is not ours to signal (${v.reason})`);
+  if (v.self) refuse(id, `it is ${SELF_REASON} (this kraal runs inside that agent)`, `run it from outside the agent: kraal kill ${id}`);
+  if (v.state === "foreign") refuse(id, v.reason.includes("EPERM") ? `the kernel refused the signal (EPERM): ${v.reason}` : `it is not ours to signal (${v.reason})`);
+  if (v.orphaned) {
+    const history = endOrphan(e);
+    if (!history) refuse(id, "the kernel refused the signal (EPERM)");
+    return (await retireOnce(l, e, history)) ? { ...report("killed"), wrapperKilled: true } : report("already exited");
+  }
   if (v.state === "unverified" && !opts.force) {
     refuse(id, "its handle is in the legacy format, with no proof of identity", `if you are sure pgid ${v.legacyPgid} is that agent: kraal kill --force ${id}`);
   }
@@ -92,6 +130,12 @@ export async function stopAgent(l: Layout, id: string, opts: StopOptions): Promi
       now: () => performance.now(),
       sleep: (ms) => Bun.sleep(ms),
     });
+    if (r.outcome === "denied") {
+      throw new KraalError("E_DENIED", `the kernel refused to signal ${JSON.stringify(id)} (pgid ${pgid}): EPERM, its group now belongs to another user; its handle is kept`, {
+        hint: "an agent that switched user (sudo, a setuid program) can only be stopped by that user or root",
+        facts: { id, pgid },
+      });
+    }
     if (r.outcome === "stuck") {
       throw new KraalError("E_STUCK", `agent ${JSON.stringify(id)} (pgid ${pgid}) did not die after SIGKILL; its handle is kept`, {
         hint: "a process in uninterruptible sleep (state D) or a frozen cgroup ends only when the kernel lets it; retry: kraal kill " + id,
@@ -108,12 +152,7 @@ export async function stopAgent(l: Layout, id: string, opts: StopOptions): Promi
     reason: wasRunning ? "killed" : undefined,
     forced: r?.forced,
   });
-  const lock = await acquireLock(l.lock);
-  try {
-    if (history) retire(l, [{ entry: e, history }]);
-  } finally {
-    lock.release();
-  }
+  if (history) await retireOnce(l, e, history);
   // An agent whose exit record predates the kill had ended on its own; the kill only cleared leftovers.
   if (!r || r.outcome === "gone" || v.exit) return report("already exited", r);
   return report(r.forced ? "killed" : "stopped", r);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { HistoryEntry } from "./history.ts";
 import { type Entry, inspect, isTempName, listExitNames, listNames, probesFor } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
-import { endOf, isRetirable, retire } from "./retire.ts";
+import { endOf, endOrphan, isRetirable, retire } from "./retire.ts";
 import type { Layout } from "../handle/state.ts";
 
 /** A temp file older than this is an interrupted write, not one in progress. */
@@ -18,6 +18,8 @@ export interface SweepReport {
   corrupt: { name: string; id: string | null; reason: string; quarantinedTo?: string }[];
   /** Handles left alone: running, foreign, unverified. */
   kept: Entry[];
+  /** Orphaned agents (their wrapper died without an exit record) ended with SIGKILL (dry run: to be ended). */
+  ended: { id: string; pgid: number }[];
 }
 
 /**
@@ -25,11 +27,13 @@ export interface SweepReport {
  * (pid reused, other boot) too — neither is ever signaled. Handles from other hosts or users are
  * left alone. Corrupt entries (bad names, garbage, symlinks, directories, FIFOs, oversized files,
  * interrupted temp files) are reported; with `quarantine` they are moved to quarantine/, never
- * deleted. Nothing here signals anything.
+ * deleted. The one signal a sweep sends is SIGKILL to an orphaned agent's group (its wrapper died
+ * without an exit record, so the agent would otherwise run with nobody to record its end), after
+ * re-proving the group is ours; it is retired as "wrapper killed".
  */
 export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: boolean; now?: number } = {}): Promise<SweepReport> {
   const now = opts.now ?? Date.now();
-  const report: SweepReport = { retired: [], corrupt: [], kept: [] };
+  const report: SweepReport = { retired: [], corrupt: [], kept: [], ended: [] };
   const toRetire: { entry: Entry; history: HistoryEntry }[] = [];
   const names = listNames(l);
   const exitNames = listExitNames(l);
@@ -46,6 +50,13 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
     if (e.read.kind === "missing") continue;
     if (e.verdict.state === "corrupt") {
       report.corrupt.push({ name, id: e.id, reason: e.verdict.reason });
+    } else if (e.verdict.orphaned) {
+      // Its wrapper died without recording the end: nobody else ever will, so end it now.
+      const history = opts.dryRun ? endOf(e, { reason: e.verdict.reason }) : endOrphan(e);
+      if (history) {
+        report.ended.push({ id: e.id!, pgid: e.verdict.handle!.pgid });
+        toRetire.push({ entry: e, history });
+      } else report.kept.push(e);
     } else if (isRetirable(e.verdict)) {
       const history = endOf(e);
       if (history) toRetire.push({ entry: e, history });
@@ -54,7 +65,7 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
     }
   }
   if (opts.dryRun) {
-    report.retired = toRetire.map(({ entry }) => ({ id: entry.id!, state: entry.verdict.state, reason: entry.verdict.reason }));
+    report.retired = toRetire.map(({ entry, history }) => ({ id: entry.id!, state: history.state, reason: history.reason }));
     return report;
   }
   const quarantine = opts.quarantine && report.corrupt.length > 0;
@@ -62,8 +73,10 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
   const lock = await acquireLock(l.lock);
   try {
     for (let i = 0; i < toRetire.length; i += BATCH) {
-      for (const e of retire(l, toRetire.slice(i, i + BATCH))) {
-        report.retired.push({ id: e.id!, state: e.verdict.state, reason: e.verdict.reason });
+      const batch = toRetire.slice(i, i + BATCH);
+      for (const e of retire(l, batch)) {
+        const history = batch.find((b) => b.entry === e)!.history;
+        report.retired.push({ id: e.id!, state: history.state, reason: history.reason });
       }
     }
     if (quarantine) {

@@ -17,7 +17,9 @@ export type TerminateOutcome =
   /** Still there after SIGKILL (uninterruptible sleep, a frozen cgroup): nothing was confirmed. */
   | "stuck"
   /** Had already ended: no TERM was needed. */
-  | "gone";
+  | "gone"
+  /** The kernel refused the signal (EPERM): the group now belongs to someone we may not signal. */
+  | "denied";
 
 export interface TerminateResult {
   outcome: TerminateOutcome;
@@ -86,13 +88,15 @@ export async function terminateGroup(
   }
   const term = deps.signal(pgid, opts.signal ?? "SIGTERM");
   if (term === "gone") return result("gone");
-  if (term === "eperm") return result("stuck");
+  if (term === "eperm") return result("denied");
   if (await pollUntilEnded(deps, start + opts.graceMs)) {
     killLeftovers(pgid, deps);
     return result("exited");
   }
   if (deps.check() !== "alive") return result("exited");
-  if (deps.signal(pgid, "SIGKILL") === "gone") return result("killed", true);
+  const kill = deps.signal(pgid, "SIGKILL");
+  if (kill === "gone") return result("killed", true);
+  if (kill === "eperm") return result("denied", true);
   const ended = await pollUntilEnded(deps, deps.now() + (opts.confirmMs ?? CONFIRM_MS));
   return result(ended ? "killed" : "stuck", true);
 }

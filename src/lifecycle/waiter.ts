@@ -3,7 +3,7 @@ import type { ExitStatus } from "../base/exit-status.ts";
 import { readHistory } from "./history.ts";
 import { inspect } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
-import { endOf, isRetirable, retire } from "./retire.ts";
+import { endOf, endOrphan, isRetirable, retire } from "./retire.ts";
 import type { Layout } from "../handle/state.ts";
 
 /** Polling starts at 2 ms and backs off to this, so short agents are seen ending promptly. */
@@ -37,6 +37,19 @@ export async function waitForEnd(l: Layout, id: string, name: string, opts: { ti
     if (v.exit) return v.exit;
     if (v.state === "corrupt" || v.state === "foreign") {
       throw new KraalError("E_REFUSED", `cannot wait for ${JSON.stringify(id)}: its handle is ${v.state} (${v.reason})`, { facts: { id } });
+    }
+    if (v.orphaned) {
+      // Its wrapper was killed alone: nobody will record the end, so end it now (as the sweep would).
+      const history = endOrphan(e);
+      if (history) {
+        const lock = await acquireLock(l.lock);
+        try {
+          retire(l, [{ entry: e, history }]);
+        } finally {
+          lock.release();
+        }
+        return { exitCode: history.exitCode, signal: history.signal };
+      }
     }
     if (isRetirable(v)) {
       // Ended without an exit record: killed. Give the killer a moment to record how, then record it ourselves.

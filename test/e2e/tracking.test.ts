@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readStat } from "../../src/handle/probes.ts";
 import { join } from "node:path";
-import { BIN, kraal, fixture, isDeadOrZombie, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
+import { BIN, kraal, fixture, isDeadOrZombie, isRunning, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
 /** Issue #8 section 2: no agent ever runs untracked. */
 const t = useTempState();
@@ -59,5 +60,84 @@ describe("long argv: whatever spawn writes, it can read back", () => {
     expect(await p.exited).toBe(143);
     expect(await new Response(p.stdout).text()).toContain("long | 8");
     expect(psJson("-a")).toEqual([expect.objectContaining({ id: "long", state: "exited" })]);
+  }, 30_000);
+});
+
+/** The children of `pid` (a targeted read of the test's own processes). */
+const childrenOf = (pid: number): number[] => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
+
+/** The wrapper's agent and the agent's child (grandchild.sh's TERM-ignoring sleep), by host pid. */
+async function family(wrapper: number): Promise<{ agent: number; grandchild: number }> {
+  const agent = await waitUntil(() => childrenOf(wrapper)[0], { timeoutMs: 10_000, what: "the agent" });
+  const grandchild = await waitUntil(() => childrenOf(agent)[0], { timeoutMs: 10_000, what: "the grandchild" });
+  return { agent, grandchild };
+}
+
+const readIfThere = (path: string) => {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+};
+
+describe("a wrapper killed alone (kill -KILL <pgid>, the OOM killer)", () => {
+  test.skipIf(!Bun.which("tini"))("with a prompt reaper (tini -s): kill ends the agent and its children and records 'wrapper killed'", async () => {
+    const out = join(t.dir, "spawned");
+    const reaper = Bun.spawn(["tini", "-s", "--", "sh", "-c", `"$0" spawn w --json -- "$1" "$2" > "$3"; exec sleep 1000`, BIN, fixture("grandchild.sh"), join(t.dir, "gc"), out], { env: t.env, cwd: t.dir, detached: true, stdio: ["ignore", "ignore", "ignore"] });
+    track(reaper.pid);
+    const pgid = track(JSON.parse(await waitUntil(() => readIfThere(out), { timeoutMs: 10_000, what: "spawn" })).pgid);
+    const { agent, grandchild } = await family(pgid);
+    expect(childrenOf(reaper.pid)).toContain(pgid); // tini, the subreaper, is the wrapper's parent
+    process.kill(pgid, "SIGKILL");
+    await waitUntil(() => readStat(pgid) === null, { timeoutMs: 10_000, what: "tini to reap the wrapper" });
+    expect(isRunning(agent)).toBe(true);
+
+    const kill = run("kill", "w");
+    expect(kill).toMatchObject({ code: 0, stdout: "w killed (its wrapper had been killed alone; SIGKILL to its group)\n" });
+    await waitUntil(() => isDeadOrZombie(agent) && isDeadOrZombie(grandchild), { timeoutMs: 10_000, what: "the agent and its child to die" });
+    expect(psJson("-a")).toEqual([expect.objectContaining({ id: "w", state: "exited", reason: "wrapper killed", signal: "SIGKILL" })]);
+    const status = run("status", "w");
+    expect(status.code).toBe(3);
+    expect(status.stdout).toContain("exited (wrapper killed)");
+  }, 30_000);
+
+  test("with no reaper (a PID 1 that never waits): any command's sweep ends the agent behind the zombie", async () => {
+    const out = join(t.dir, "spawned");
+    // unshare forks; its child is PID 1 of a new pid namespace, runs `kraal spawn`, and never reaps anything else.
+    const ns = Bun.spawn(["unshare", "--pid", "--fork", "--mount-proc", "python3", "-c", "import os,subprocess,sys,time\nsubprocess.run(sys.argv[2:])\nos.rename(sys.argv[1] + '.tmp', sys.argv[1])\ntime.sleep(1000)", out, "sh", "-c", `"$0" spawn w --json -- "$1" "$2" > "$3.tmp"`, BIN, fixture("grandchild.sh"), join(t.dir, "gc"), out], { env: t.env, cwd: t.dir, detached: true, stdio: ["ignore", "ignore", "ignore"] });
+    track(ns.pid);
+    const init = await waitUntil(() => childrenOf(ns.pid)[0], { timeoutMs: 10_000, what: "the namespace's PID 1" });
+    try {
+      await waitUntil(() => readIfThere(out), { timeoutMs: 10_000, what: "spawn" });
+      const wrapper = await waitUntil(() => childrenOf(init)[0], { timeoutMs: 10_000, what: "the orphaned wrapper" });
+      const { agent, grandchild } = await family(wrapper);
+      const inside = (...args: string[]) => {
+        const r = Bun.spawnSync(["nsenter", "-t", String(init), "-p", "-m", BIN, ...args], { env: t.env, cwd: t.dir, stdout: "pipe", stderr: "pipe" });
+        return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+      };
+      expect(JSON.parse(inside("ps", "--json").stdout)).toEqual([expect.objectContaining({ id: "w", state: "running" })]);
+      process.kill(wrapper, "SIGKILL");
+      await waitUntil(() => readStat(wrapper)?.state === "Z", { timeoutMs: 10_000, what: "the wrapper's zombie" });
+      expect(isRunning(agent)).toBe(true);
+
+      const ps = inside("ps", "--json");
+      expect(ps.code).toBe(0);
+      expect(JSON.parse(ps.stdout)).toEqual([]);
+      await waitUntil(() => isDeadOrZombie(agent) && isDeadOrZombie(grandchild), { timeoutMs: 10_000, what: "the agent and its child to die" });
+      expect(JSON.parse(inside("ps", "-a", "--json").stdout)).toEqual([expect.objectContaining({ id: "w", state: "exited", reason: "wrapper killed", signal: "SIGKILL" })]);
+      const status = inside("status", "w", "--json");
+      expect(status.code).toBe(3);
+      expect(JSON.parse(status.stdout)).toMatchObject({ reason: "wrapper killed" });
+      expect(inside("kill", "w")).toMatchObject({ code: 0, stdout: "w already exited\n" });
+    } finally {
+      process.kill(init, "SIGKILL"); // ends everything in the namespace
+    }
   }, 30_000);
 });

@@ -8,8 +8,9 @@ import { sampleHandle } from "../helpers.ts";
 const me = { bootId: "boot", host: "host", uid: 0 };
 const file = { ino: 1, size: 10, mtimeMs: 1, uid: 0 };
 
-function probes(o: { stat?: ProcStat | null; group?: GroupProbe; exit?: ExitRecord | null } = {}): VerdictProbes {
+function probes(o: { stat?: ProcStat | null; group?: GroupProbe; exit?: ExitRecord | null; own?: number } = {}): VerdictProbes {
   return {
+    ownPgid: o.own ?? 1,
     identity: me,
     readStat: () => (o.stat === undefined ? { state: "S", pgrp: 4242, startTicks: 1000 } : o.stat),
     probeGroup: () => o.group ?? "alive",
@@ -29,12 +30,32 @@ describe("verdicts: is this handle ours, and in what state?", () => {
     expect(classify(read(), probes({ stat: { state: "S", pgrp: 77, startTicks: 1000 } }))).toMatchObject({ state: "stale", ours: false });
   });
 
-  test("a zombie leader counts as exited, even though kill(-pgid, 0) succeeds", () => {
-    expect(classify(read(), probes({ stat: { state: "Z", pgrp: 4242, startTicks: 1000 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
+  test("a zombie leader with its exit record counts as exited, even though kill(-pgid, 0) succeeds", () => {
+    expect(classify(read(), probes({ stat: { state: "Z", pgrp: 4242, startTicks: 1000 }, group: "alive", exit: exitRec }))).toMatchObject({ state: "exited", ours: false });
   });
 
-  test("leader gone but members hold the number: still running and ours", () => {
-    expect(classify(read(), probes({ stat: null, group: "alive" }))).toMatchObject({ state: "running", ours: true });
+  test("a detached wrapper dead (zombie or reaped) without an exit record: orphaned, ours, to be ended", () => {
+    for (const stat of [{ state: "Z", pgrp: 4242, startTicks: 1000 }, null]) {
+      const v = classify(read(), probes({ stat, group: "alive" }));
+      expect(v).toMatchObject({ state: "running", reason: "wrapper killed", ours: true, orphaned: true });
+    }
+  });
+
+  test("an attached wrapper gone without a record is left to its supervisor: never orphaned", () => {
+    expect(classify(read({ mode: "run" }), probes({ stat: { state: "Z", pgrp: 4242, startTicks: 1000 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(read({ mode: "up" }), probes({ stat: null, group: "alive" }))).toMatchObject({ state: "running", ours: true });
+    expect(classify(read({ mode: "up" }), probes({ stat: null, group: "alive" })).orphaned).toBeUndefined();
+  });
+
+  test("the caller's own group: shown as running, never ours to signal, never probed", () => {
+    const v = classify(read(), probes({ own: 4242, stat: null, group: "gone" }));
+    expect(v).toMatchObject({ state: "running", reason: "kraal's own process group", ours: false, self: true });
+    const legacy: HandleRead = { kind: "legacy", pgid: 4242, file, text: "4242" };
+    expect(classify(legacy, probes({ own: 4242 }))).toMatchObject({ state: "unverified", self: true, ours: false });
+  });
+
+  test("a live leader whose group no signal of ours reaches (EPERM): foreign", () => {
+    expect(classify(read(), probes({ group: "eperm" }))).toMatchObject({ state: "foreign", reason: "group belongs to another user (EPERM)", ours: false });
   });
 
   test("leader and group gone: exited, with the wrapper's exit record when there is one", () => {

@@ -28,6 +28,16 @@ function world(o: { diesAfterTermMs?: number; survivesKill?: boolean; initially?
 }
 
 describe("the kill sequence", () => {
+  test("a signal the kernel refuses (EPERM) is reported as denied, never as stuck", async () => {
+    for (const refuse of ["SIGTERM", "SIGKILL"]) {
+      const w = world({});
+      const send = w.deps.signal;
+      w.deps.signal = (pgid, sig) => (sig === refuse ? "eperm" : send(pgid, sig));
+      const r = await terminateGroup(4242, { graceMs: 20, confirmMs: 20 }, w.deps);
+      expect(r.outcome).toBe("denied");
+    }
+  }, 5_000);
+
   test("a TERM-respecting group ends well inside the grace; leftovers get KILL at once", async () => {
     const w = world({ diesAfterTermMs: 20 });
     const r = await terminateGroup(4242, { graceMs: 300 }, w.deps);

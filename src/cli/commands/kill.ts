@@ -3,7 +3,7 @@ import { parseDuration } from "../../base/duration.ts";
 import { parseStopSignal } from "../../base/exit-status.ts";
 import { KraalError, EXIT, UsageError } from "../../base/errors.ts";
 import { validateId } from "../../handle/id.ts";
-import { writeJson, writeOut } from "../output.ts";
+import { log, writeJson, writeOut } from "../output.ts";
 import type { StopReport } from "../../lifecycle/stop.ts";
 import { stopAgents } from "../../supervise/manage.ts";
 import { stopSupervisor } from "../../supervise/up.ts";
@@ -17,7 +17,7 @@ function describe(r: StopReport): string {
     case "stopped":
       return `${r.id} stopped (${r.signal}, ${r.elapsedMs}ms)`;
     case "killed":
-      return `${r.id} killed (SIGKILL after ${r.elapsedMs}ms)`;
+      return r.wrapperKilled ? `${r.id} killed (its wrapper had been killed alone; SIGKILL to its group)` : `${r.id} killed (SIGKILL after ${r.elapsedMs}ms)`;
     default:
       return `${r.id} ${r.result}`;
   }
@@ -48,7 +48,9 @@ export default defineCommand({
       if (down.result === "stopped" && !args.json) writeOut(`stopped kraal up (pid ${down.pid}) and its agents\n`);
       // Everything the sweep kept that is ours to stop: never foreign handles, legacy ones only with --force.
       const { kept } = await sweep(l);
-      ids = kept.filter((e) => e.verdict.state !== "foreign" && (args.force || e.verdict.state !== "unverified")).map((e) => e.id!);
+      // Nor the group this kraal runs in (an agent running `kraal kill --all`): skipped, with a note.
+      for (const e of kept.filter((e) => e.verdict.self)) log().warn(`skipped ${e.id}: it is kraal's own process group (this kraal runs inside that agent)`);
+      ids = kept.filter((e) => !e.verdict.self && e.verdict.state !== "foreign" && (args.force || e.verdict.state !== "unverified")).map((e) => e.id!);
     } else if (ids.length === 0) {
       throw new UsageError("which agents? give ids or --all", "usage: kraal kill ID... [--grace 300ms]");
     }

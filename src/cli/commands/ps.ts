@@ -7,6 +7,7 @@ import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import type { Layout } from "../../handle/state.ts";
 import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
+import { WRAPPER_KILLED } from "../../handle/verdict.ts";
 
 const STATE_COLOR: Record<string, number> = { running: 32, starting: 36, waiting: 36, stopped: 90, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31, backoff: 33, failed: 31 };
 
@@ -34,7 +35,7 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean): stri
     const ended = r.endedAt ? Date.parse(r.endedAt) : null;
     return [
       r.id,
-      r.state + (r.reason && r.state !== "running" && r.state !== "exited" && r.state !== "failed" ? ` (${r.reason})` : ""),
+      r.state + (r.reason && ((r.state !== "running" && r.state !== "exited" && r.state !== "failed") || r.reason === WRAPPER_KILLED) ? ` (${r.reason})` : ""),
       r.pgid === null ? "-" : String(r.pgid),
       started ? new Date(started).toISOString().slice(0, 19).replace("T", " ") : "-",
       started && r.state === "running" ? formatDuration(now - started) : started && ended ? formatDuration(ended - started) : "-",

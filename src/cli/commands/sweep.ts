@@ -13,10 +13,11 @@ export default defineCommand({
   async run({ args }) {
     const r = await sweep(layoutFrom(args), { dryRun: args.dryRun, quarantine: true });
     if (args.json) {
-      writeJson({ retired: r.retired, corrupt: r.corrupt, kept: r.kept.map((e) => ({ id: e.id, state: e.verdict.state })) });
+      writeJson({ retired: r.retired, ended: r.ended, corrupt: r.corrupt, kept: r.kept.map((e) => ({ id: e.id, state: e.verdict.state })) });
       return;
     }
     const would = args.dryRun ? "would retire" : "retired";
+    for (const x of r.ended) writeOut(`${args.dryRun ? "would end" : "ended"} ${x.id}: its wrapper was killed alone (SIGKILL to group ${x.pgid})\n`);
     for (const x of r.retired) writeOut(`${would} ${x.id} (${x.state}${x.reason ? `: ${x.reason}` : ""})\n`);
     for (const c of r.corrupt) {
       writeOut(c.quarantinedTo ? `quarantined ${c.name} (${c.reason}) -> ${c.quarantinedTo}\n` : `corrupt ${c.name} (${c.reason})${args.dryRun ? ", would quarantine" : ""}\n`);
