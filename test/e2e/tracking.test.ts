@@ -1,8 +1,11 @@
-import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { serializeHandle } from "../../src/handle/handle.ts";
+import { ensureLayout } from "../../src/handle/state.ts";
 import { readStat } from "../../src/handle/probes.ts";
 import { join } from "node:path";
-import { BIN, kraal, fixture, isDeadOrZombie, isRunning, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
+import { BIN, kraal, kraalAsync, fixture, isDeadOrZombie, isRunning, sampleHandle, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
 /** Issue #8 section 2: no agent ever runs untracked. */
 const t = useTempState();
@@ -138,6 +141,103 @@ describe("a wrapper killed alone (kill -KILL <pgid>, the OOM killer)", () => {
       expect(inside("kill", "w")).toMatchObject({ code: 0, stdout: "w already exited\n" });
     } finally {
       process.kill(init, "SIGKILL"); // ends everything in the namespace
+    }
+  }, 30_000);
+});
+
+const SECOND_USER = "kraal-t-track";
+const isRoot = process.getuid!() === 0 && Bun.which("useradd") !== null && Bun.which("setpriv") !== null;
+
+/** A real second user for the test (created once, removed after the file's tests). */
+function secondUser(): { uid: number; gid: number } {
+  const id = (flag: string) => Bun.spawnSync(["id", flag, SECOND_USER], { stdout: "pipe", stderr: "ignore" });
+  if (id("-u").exitCode !== 0) {
+    const r = Bun.spawnSync(["useradd", "-M", "-s", "/usr/sbin/nologin", SECOND_USER], { stderr: "pipe" });
+    if (r.exitCode !== 0 && id("-u").exitCode !== 0) throw new Error(`useradd: ${r.stderr}`);
+    createdUser = true;
+  }
+  return { uid: Number(id("-u").stdout.toString()), gid: Number(id("-g").stdout.toString()) };
+}
+let createdUser = false;
+afterAll(() => {
+  if (createdUser) Bun.spawnSync(["userdel", SECOND_USER]);
+});
+
+describe("denied signals are reported as such", () => {
+  test.skipIf(!isRoot)("a handle whose group belongs to another user is foreign, and kill says EPERM", () => {
+    const { uid, gid } = secondUser();
+    chmodSync(t.dir, 0o755);
+    // The innocent: a root process in its own group, named by a handle the second user owns.
+    const innocent = Bun.spawn(["sleep", "1000"], { detached: true, stdio: ["ignore", "ignore", "ignore"] });
+    innocent.unref();
+    track(innocent.pid);
+    ensureLayout(t.layout);
+    const path = join(t.layout.pids, "x");
+    const bootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    writeFileSync(path, serializeHandle(sampleHandle({ id: "x", pgid: innocent.pid, leaderStart: readStat(innocent.pid)!.startTicks, bootId, host: hostname(), uid })));
+    Bun.spawnSync(["chown", "-R", `${uid}:${gid}`, t.layout.root]);
+    const as = (...args: string[]) => {
+      const r = Bun.spawnSync(["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", BIN, ...args], { env: { ...t.env, HOME: t.dir }, cwd: t.dir, stdout: "pipe", stderr: "pipe" });
+      return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    };
+    expect(JSON.parse(as("ps", "--json").stdout)).toEqual([expect.objectContaining({ id: "x", state: "foreign", reason: "group belongs to another user (EPERM)" })]);
+    expect(as("status", "x").code).toBe(4);
+    const kill = as("kill", "x");
+    expect(kill.code).toBe(1);
+    expect(kill.stderr).toContain("the kernel refused the signal (EPERM)");
+    expect(kill.stderr).not.toContain("did not die");
+    expect(as("kill", "--all").code).toBe(0);
+    expect(as("sweep").stdout).toBe("0 retired, 0 corrupt, 1 kept\n");
+    expect(existsSync(path)).toBe(true);
+    expect(isRunning(innocent.pid)).toBe(true);
+  }, 30_000);
+});
+
+describe("kraal's own process group", () => {
+  test("an agent that runs kraal kill --all: its own entry is skipped cleanly, the others are stopped", async () => {
+    const other = spawnOk(t, "other", ["sleep", "1000"]);
+    const o = join(t.dir, "inner");
+    const script = `"$0" ps --json > "$1.ps"; echo $? > "$1.rc"; "$0" status self > /dev/null; echo $? >> "$1.rc"; "$0" kill self 2> "$1.killerr"; echo $? >> "$1.rc"; "$0" kill --all > "$1.out" 2> "$1.err"; echo $? >> "$1.rc"; mv "$1.rc" "$1.done"; exec sleep 1000`;
+    const self = spawnOk(t, "self", ["sh", "-c", script, BIN, o]);
+    const rcs = (await waitUntil(() => readIfThere(`${o}.done`), { timeoutMs: 20_000, what: "the inner commands" })).trim().split("\n");
+    expect(rcs).toEqual(["0", "0", "1", "0"]); // ps, status, kill self (refused), kill --all
+    expect(JSON.parse(readFileSync(`${o}.ps`, "utf8"))).toContainEqual(expect.objectContaining({ id: "self", state: "running", reason: "kraal's own process group" }));
+    expect(readFileSync(`${o}.killerr`, "utf8")).toBe(`kraal: error: refusing to signal "self": it is kraal's own process group (this kraal runs inside that agent)\n  run it from outside the agent: kraal kill self\n`);
+    expect(readFileSync(`${o}.out`, "utf8")).toMatch(/^other stopped/);
+    expect(readFileSync(`${o}.err`, "utf8")).toBe("kraal: warning: skipped self: it is kraal's own process group (this kraal runs inside that agent)\n");
+    expect(isDeadOrZombie(other)).toBe(true);
+    expect(isRunning(self)).toBe(true);
+    expect(run("kill", "self")).toMatchObject({ code: 0, stdout: expect.stringMatching(/^self stopped/) });
+  }, 30_000);
+
+  test("a handle on kraal's own group whose leader is gone: ps, status and sweep answer, kill refuses", async () => {
+    const o = join(t.dir, "inner");
+    // setsid's sh leads a new group and exits at once; its background subshell stays in the group and runs kraal.
+    const script = `( while [ ! -e "$1.go" ]; do sleep 0.02; done; "$0" ps --json > "$1.ps"; echo $? > "$1.rc"; "$0" status g > /dev/null; echo $? >> "$1.rc"; "$0" sweep > /dev/null; echo $? >> "$1.rc"; "$0" kill g 2> "$1.err"; echo $? >> "$1.rc"; mv "$1.rc" "$1.done" ) & exit 0`;
+    const p = Bun.spawn(["setsid", "sh", "-c", script, BIN, o], { env: t.env, cwd: t.dir, stdio: ["ignore", "ignore", "ignore"] });
+    const pgid = track(p.pid);
+    await p.exited;
+    ensureLayout(t.layout);
+    const bootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    writeFileSync(join(t.layout.pids, "g"), serializeHandle(sampleHandle({ id: "g", pgid, leaderStart: 1, bootId, host: hostname(), uid: process.getuid!() })));
+    writeFileSync(`${o}.go`, "");
+    const rcs = (await waitUntil(() => readIfThere(`${o}.done`), { timeoutMs: 20_000, what: "the inner commands" })).trim().split("\n");
+    expect(rcs).toEqual(["0", "0", "0", "1"]);
+    expect(JSON.parse(readFileSync(`${o}.ps`, "utf8"))).toEqual([expect.objectContaining({ id: "g", state: "running", reason: "kraal's own process group" })]);
+    expect(readFileSync(`${o}.err`, "utf8")).toStartWith(`kraal: error: refusing to signal "g": it is kraal's own process group`);
+  }, 30_000);
+});
+
+describe("concurrent kills", () => {
+  test("two kills of one agent at once: exactly one stops it, the other says it already exited", async () => {
+    for (const [i, f] of [fixture("forever.sh"), fixture("ignore-term.sh"), fixture("forever.sh")].entries()) {
+      spawnOk(t, `c${i}`, [f, join(t.dir, `r${i}`)]);
+      await readyPid(join(t.dir, `r${i}`));
+      const both = await Promise.all([0, 1].map(() => kraalAsync(["kill", `c${i}`, "--grace", "200ms"], { env: t.env })));
+      expect(both.map((r) => r.code)).toEqual([0, 0]);
+      const outs = both.map((r) => r.stdout).sort();
+      expect(outs[0]).toBe(`c${i} already exited\n`);
+      expect(outs[1]).toMatch(new RegExp(`^c${i} (stopped|killed) `));
     }
   }, 30_000);
 });
