@@ -19,14 +19,17 @@ export interface SpawnSpec {
   worktree?: { path: string; branch: string; repo: string };
 }
 
-/** A spec holds an environment and argv; bigger than this is not one of ours. */
-const MAX_SPEC_BYTES = 8 * 1024 * 1024;
+/** A spec holds an environment and argv (the kernel allows at most 6 MiB of both, before JSON escaping); bigger is not one of ours. */
+const MAX_SPEC_BYTES = 32 * 1024 * 1024;
 
 export const specPath = (l: Layout, name: string) => join(l.root, "specs", name);
 
 export function saveSpawnSpec(l: Layout, name: string, spec: Omit<SpawnSpec, "v">): void {
+  const text = `${JSON.stringify({ v: 1, ...spec })}\n`;
+  // Whatever is written must read back: a spec restart could not read is refused before the agent starts.
+  if (Buffer.byteLength(text) > MAX_SPEC_BYTES) throw new Error(`its spec would be ${Buffer.byteLength(text)} bytes, more than ${MAX_SPEC_BYTES}`);
   mkdirSync(join(l.root, "specs"), { recursive: true, mode: 0o700 });
-  writeFileAtomic(join(l.root, "specs"), name, `${JSON.stringify({ v: 1, ...spec })}\n`);
+  writeFileAtomic(join(l.root, "specs"), name, text);
 }
 
 /** The saved spec, or null when there is none (or it is not one of ours). */

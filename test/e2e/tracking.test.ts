@@ -97,7 +97,8 @@ describe("a wrapper killed alone (kill -KILL <pgid>, the OOM killer)", () => {
     track(reaper.pid);
     const pgid = track(JSON.parse(await waitUntil(() => readIfThere(out), { timeoutMs: 10_000, what: "spawn" })).pgid);
     const { agent, grandchild } = await family(pgid);
-    expect(childrenOf(reaper.pid)).toContain(pgid); // tini, the subreaper, is the wrapper's parent
+    // Once kraal spawn has exited, tini, the subreaper, is the wrapper's parent.
+    await waitUntil(() => childrenOf(reaper.pid).includes(pgid), { timeoutMs: 10_000, what: "tini to adopt the wrapper" });
     process.kill(pgid, "SIGKILL");
     await waitUntil(() => readStat(pgid) === null, { timeoutMs: 10_000, what: "tini to reap the wrapper" });
     expect(isRunning(agent)).toBe(true);
