@@ -6,7 +6,8 @@ import { acquireLock } from "../handle/lock.ts";
 import { ensureLayout, type Layout } from "../handle/state.ts";
 import { isLive } from "../handle/verdict.ts";
 import { type SpawnRequest, type Started, spawnAgent } from "./spawner.ts";
-import { createWorktree, discardFreshWorktree, type WorktreeRequest } from "./worktree.ts";
+import { lstatSync } from "node:fs";
+import { createWorktree, discardFreshWorktree, readWorktreeRecord, type Worktree, type WorktreeRequest } from "./worktree.ts";
 
 /** Worktree creation is serialized per state directory: git's ref and config updates do not like company. */
 const GIT_LOCK_MS = 60_000;
@@ -36,5 +37,23 @@ export async function spawnInWorktree(l: Layout, req: Omit<SpawnRequest, "cwd" |
   } catch (e) {
     discardFreshWorktree(l, name, w);
     throw e;
+  }
+}
+
+/**
+ * The worktree of a `kraal up` agent with `worktree = true`: the one kraal made for it before
+ * (its record names a directory that still exists), else a new one. Unlike `spawn --worktree`,
+ * a configured agent keeps its worktree across runs until `kraal worktree rm`.
+ */
+export async function ensureWorktree(l: Layout, id: string, req: WorktreeRequest): Promise<Worktree> {
+  const name = encodeId(id);
+  ensureLayout(l);
+  const lock = await acquireLock(join(l.root, "worktrees.lock"), GIT_LOCK_MS);
+  try {
+    const known = readWorktreeRecord(l, name);
+    if (known && (req.dir === undefined || known.path === req.dir) && lstatSync(known.path, { throwIfNoEntry: false })?.isDirectory()) return known;
+    return createWorktree(l, id, name, req);
+  } finally {
+    lock.release();
   }
 }

@@ -29,9 +29,11 @@ export interface AgentSpec {
   dependsOn: string[];
   /** When this agent counts as ready for those that depend on it (absent: as soon as it started). */
   ready?: ReadySpec;
+  /** `worktree = true` (or a directory): run in a git worktree of its own, made on first start and kept. */
+  worktree?: { dir?: string };
 }
 
-const AGENT_KEYS = ["cmd", "cwd", "env", "env_file", "restart", "max_restarts", "backoff", "grace", "stop_signal", "depends_on", "ready"] as const;
+const AGENT_KEYS = ["cmd", "cwd", "env", "env_file", "restart", "max_restarts", "backoff", "grace", "stop_signal", "depends_on", "ready", "worktree"] as const;
 const DEFAULT_KEYS = AGENT_KEYS.filter((k) => k !== "cmd" && k !== "depends_on" && k !== "ready");
 const RESTART_VALUES: RestartWhen[] = ["no", "on-failure", "always"];
 const DEFAULT_MAX_RESTARTS = 5;
@@ -202,7 +204,12 @@ export function parseToml(text: string, path: string): AgentSpec[] {
     }, "SIGTERM" as StopSignalName);
     const dependsOn = a.depends_on === undefined ? [] : at(where, a, "depends_on", (v) => readNames(v, names, name));
     const ready = a.ready === undefined ? undefined : at(where, a, "ready", readReady);
-    return { name, argv, cwd, env, policy, graceMs, stopSignal, stopsOthers: false, dependsOn, ready };
+    const worktree = get("worktree", (v): { dir?: string } | undefined => {
+      if (typeof v === "boolean") return v ? {} : undefined;
+      if (typeof v === "string" && v !== "" && a.worktree !== undefined) return { dir: resolve(base, v) };
+      throw new Error(`expected true, false or (for one agent) a directory, got ${JSON.stringify(v)}`);
+    }, undefined);
+    return { name, argv, cwd, env, policy, graceMs, stopSignal, stopsOthers: false, dependsOn, ready, ...(worktree ? { worktree } : {}) };
   });
   const cycle = findCycle(specs);
   if (cycle) throw new ConfigError(path, `agents.${cycle[0]}.depends_on`, `dependency cycle: ${cycle.join(" -> ")}`, keyLine(text, `agents.${cycle[0]}`, "depends_on"));

@@ -17,6 +17,7 @@ import { LineSplitter } from "./prefix.ts";
 import { readStat } from "../handle/probes.ts";
 import { decideRestart } from "./restart.ts";
 import { agentEnv, spawnAgent } from "../lifecycle/spawner.ts";
+import { ensureWorktree } from "../lifecycle/spawn-worktree.ts";
 import { ensureLayout, type Layout } from "../handle/state.ts";
 import { newSupervisorRecord, readSupervisor, removeSupervisor, requestStop, type SupervisedAgent, takeStopRequest, writeSupervisor } from "./supervisor.ts";
 import { sweep } from "../lifecycle/sweep.ts";
@@ -230,8 +231,9 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       let logFd: number;
       try {
         const env = agentEnv(process.env, { ...spec.env, KRAAL_AGENT_ID: spec.name, KRAAL_RESTARTS: String(restarts) });
+        const worktree = spec.worktree ? await ensureWorktree(l, spec.name, { cwd: spec.cwd, dir: spec.worktree.dir }) : undefined;
         const started = await spawnAgent(l, {
-          id: spec.name, argv: spec.argv, cwd: spec.cwd, graceMs: spec.graceMs, mode: "up", restarts,
+          id: spec.name, argv: spec.argv, cwd: worktree?.path ?? spec.cwd, worktree, graceMs: spec.graceMs, mode: "up", restarts,
           env,
           attached: { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
           rotateLog: restarts === 0,

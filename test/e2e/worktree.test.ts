@@ -209,3 +209,30 @@ describe("worktree rm", () => {
     expect(r.code).toBe(2);
   }, TIMEOUT);
 });
+
+describe("kraal.toml worktree = true", () => {
+  test("up runs the agent in a worktree of its own, made once and kept across runs", () => {
+    const dir = repo();
+    writeFileSync(join(dir, "kraal.toml"), '[agents.builder]\ncmd = "pwd"\nworktree = true\n');
+    git(dir, "add", "kraal.toml");
+    git(dir, "commit", "--quiet", "-m", "config");
+    const path = join(t.layout.root, "worktrees", "builder");
+    for (let round = 0; round < 2; round++) {
+      const r = run(dir, "up");
+      expect(r.stderr).not.toContain("could not start");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(path);
+    }
+    expect(git(path, "rev-parse", "--abbrev-ref", "HEAD")).toBe("kraal/builder");
+    expect(run(dir, "worktree", "rm", "builder", "--delete-branch").code).toBe(0);
+    expect(existsSync(path)).toBe(false);
+  }, TIMEOUT);
+
+  test("a worktree value that is neither a boolean nor a directory is a config error", () => {
+    const dir = repo();
+    writeFileSync(join(dir, "kraal.toml"), '[agents.a]\ncmd = "true"\nworktree = 3\n');
+    const r = run(dir, "up");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("kraal.toml:3: agents.a.worktree: expected true, false or (for one agent) a directory, got 3");
+  }, TIMEOUT);
+});
