@@ -2,7 +2,6 @@
 // or writes through a name someone else could have planted. Every reader and writer of the state
 // directory goes through these (handles, exit records, the lock, history, logs, the supervisor).
 import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, renameSync, type Stats, unlinkSync, writeSync } from "node:fs";
-import { randomBytes } from "node:crypto";
 import { KraalError } from "../base/errors.ts";
 
 /** Added to every open: never follow a symlink in the last component, never block on a FIFO. */
@@ -124,7 +123,9 @@ export function writeAll(fd: number, data: string | Uint8Array): void {
 
 /** A name no one can guess in advance: `.tmp.<name>.<pid>.<16 random hex digits>`. Starts with a dot, as no encoded id does. */
 export function tempName(name: string): string {
-  return `.tmp.${name}.${process.pid}.${randomBytes(8).toString("hex")}`;
+  // Web Crypto's global, not node:crypto: importing that module costs more than a Bun start-up.
+  const hex = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `.tmp.${name}.${process.pid}.${hex}`;
 }
 
 /** True for the dot-files writeFileAtomic leaves when interrupted. */
