@@ -92,7 +92,7 @@ export function withSupervisor(rows: AgentRow[], sup: { record: SupervisorRecord
   for (const [id, a] of Object.entries(sup.record.agents)) {
     if ((a.state === "backoff" || a.state === "failed" || a.state === "waiting" || a.state === "stopped") && !rows.some((r) => r.id === id && !r.history)) {
       const reason =
-        a.state === "backoff" && a.nextStartAt ? `restarting in ${Math.max(0, a.nextStartAt - Date.now())}ms` : a.state === "failed" ? "gave up" : a.state === "waiting" ? `waiting for ${(a.waitingFor ?? []).join(", ")}` : a.state === "stopped" ? "stopped on request" : "";
+        a.state === "backoff" && a.nextStartAt ? `restarting in ${Math.max(0, a.nextStartAt - Date.now())}ms` : a.state === "failed" ? "gave up" : a.state === "waiting" ? `waiting for ${(a.waitingFor ?? []).join(", ")}` : a.state === "stopped" ? "on request" : "";
       out.push({
         id, state: a.state, pgid: null, argv: a.argv, cwd: a.cwd, startedAt: null, endedAt: null,
         exitCode: a.exitCode ?? null, signal: a.signal ?? null, restarts: a.restarts, reason,

@@ -1,7 +1,7 @@
 import { lstatSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { KraalError } from "../base/errors.ts";
-import type { StopSignalName } from "../base/exit-status.ts";
+import { parseStopSignal, type StopSignalName } from "../base/exit-status.ts";
 import type { Layout } from "../handle/state.ts";
 
 /**
@@ -25,6 +25,9 @@ export interface ControlResult {
   id: string;
   /** "stopped", "killed", "already stopped", "started", "restarted", "already running", or "unknown". */
   result: string;
+  /** stop: the signal sent first, and the group that was stopped; start/restart: the new group. */
+  signal?: StopSignalName;
+  pgid?: number;
   elapsedMs?: number;
   error?: string;
 }
@@ -78,7 +81,10 @@ function parseRequest(line: string): ControlRequest {
   const o = JSON.parse(line) as Partial<ControlRequest>;
   if (o.op !== "stop" && o.op !== "start" && o.op !== "restart") throw new Error("unknown op");
   if (!Array.isArray(o.ids) || !o.ids.every((x) => typeof x === "string")) throw new Error("ids must be strings");
-  return { op: o.op, ids: o.ids, signal: o.signal, graceMs: typeof o.graceMs === "number" ? o.graceMs : undefined };
+  const signal = o.signal === undefined ? undefined : (parseStopSignal(String(o.signal)) ?? undefined);
+  if (o.signal !== undefined && !signal) throw new Error("unknown signal");
+  const graceMs = typeof o.graceMs === "number" && Number.isFinite(o.graceMs) && o.graceMs >= 0 ? o.graceMs : undefined;
+  return { op: o.op, ids: o.ids, signal, graceMs };
 }
 
 /** Sends one request to the running `up` and waits for its reply (at most `timeoutMs`). */

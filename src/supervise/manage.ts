@@ -1,4 +1,5 @@
-import { KraalError } from "../base/errors.ts";
+import { KraalError, UnknownAgentError } from "../base/errors.ts";
+import { readHistory } from "../lifecycle/history.ts";
 import { encodeId } from "../handle/id.ts";
 import { inspect } from "../handle/inspect.ts";
 import type { Layout } from "../handle/state.ts";
@@ -6,7 +7,7 @@ import { isLive } from "../handle/verdict.ts";
 import { readSpawnSpec } from "../lifecycle/spawn-spec.ts";
 import { spawnAgent } from "../lifecycle/spawner.ts";
 import { type StopOptions, type StopReport, stopAgent } from "../lifecycle/stop.ts";
-import { CONFIRM_MS } from "../lifecycle/terminate.ts";
+import { CONFIRM_MS, DEFAULT_GRACE_MS } from "../lifecycle/terminate.ts";
 import { type ControlOp, type ControlResult, sendControl } from "./control.ts";
 import { readSupervisor } from "./supervisor.ts";
 
@@ -20,6 +21,15 @@ export interface StartReport {
 
 /** Extra time a control request may take beyond the grace: the confirmation, and a busy machine. */
 const CONTROL_SLACK_MS = CONFIRM_MS + 5000;
+/** How long `up` may take to stop an agent when its own grace applies (kraal.toml allows long ones). */
+const UP_GRACE_BOUND_MS = 10 * 60_000;
+
+/**
+ * What a command asked for. Given flags apply to every agent; absent ones mean each agent's own
+ * `grace`/`stop_signal` under `up`, and DEFAULT_GRACE_MS/SIGTERM for the others.
+ */
+export type StopRequest = Partial<StopOptions>;
+const direct = (opts: StopRequest): StopOptions => ({ ...opts, graceMs: opts.graceMs ?? DEFAULT_GRACE_MS });
 
 /** Splits ids into those a live `kraal up` here supervises and the rest (spawned, or from a dead up). */
 function partition(l: Layout, ids: string[]): { viaUp: string[]; direct: string[] } {
@@ -28,9 +38,10 @@ function partition(l: Layout, ids: string[]): { viaUp: string[]; direct: string[
   return { viaUp: ids.filter(ofUp), direct: ids.filter((id) => !ofUp(id)) };
 }
 
-async function viaUp(l: Layout, op: ControlOp, ids: string[], opts: Partial<StopOptions>): Promise<Map<string, ControlResult>> {
+async function viaUp(l: Layout, op: ControlOp, ids: string[], opts: StopRequest): Promise<Map<string, ControlResult>> {
   if (ids.length === 0) return new Map();
-  const results = await sendControl(l, { op, ids, signal: opts.signal, graceMs: opts.graceMs }, (opts.graceMs ?? 0) + CONTROL_SLACK_MS);
+  const bound = op === "start" ? 0 : (opts.graceMs ?? UP_GRACE_BOUND_MS);
+  const results = await sendControl(l, { op, ids, signal: opts.signal, graceMs: opts.graceMs }, bound + CONTROL_SLACK_MS);
   return new Map(results.map((r) => [r.id, r]));
 }
 
@@ -45,16 +56,28 @@ function fromUp(id: string, r: ControlResult | undefined): ControlResult {
  * restart them, and shows them as `stopped` until `kraal start`); the others by their handles
  * (TERM, grace, KILL, confirm, retire). One result per id, in order.
  */
-export async function stopAgents(l: Layout, ids: string[], opts: StopOptions): Promise<PromiseSettledResult<StopReport>[]> {
+export async function stopAgents(l: Layout, ids: string[], opts: StopRequest): Promise<PromiseSettledResult<StopReport>[]> {
   const { viaUp: upIds } = partition(l, ids);
   const up = viaUp(l, "stop", upIds, opts);
   return Promise.allSettled(
     ids.map(async (id): Promise<StopReport> => {
-      if (!upIds.includes(id)) return stopAgent(l, id, opts);
+      if (!upIds.includes(id)) return stopAgent(l, id, direct(opts));
       const r = fromUp(id, (await up).get(id));
-      return { id, pgid: null, result: r.result as StopReport["result"], signal: opts.signal ?? "SIGTERM", elapsedMs: r.elapsedMs ?? 0 };
+      return { id, pgid: r.pgid ?? null, result: r.result as StopReport["result"], signal: (r.signal ?? opts.signal ?? "SIGTERM") as StopReport["signal"], elapsedMs: r.elapsedMs ?? 0 };
     }),
   );
+}
+
+/**
+ * Why `id` cannot be started again here: never heard of (exit 1, as `kill` of an unknown id), an
+ * agent of a `kraal up` that is not running, or one `kraal run` started (nothing kept to rerun).
+ */
+function cannotStart(l: Layout, id: string, verb: "start" | "restart"): KraalError {
+  const e = inspect(l, encodeId(id));
+  const mode = e.verdict.handle?.mode ?? readHistory(l.history).findLast((h) => h.id === id)?.mode;
+  if (e.read.kind === "missing" && mode === undefined) return new UnknownAgentError(id);
+  if (mode === "up") return new KraalError("E_NOT_UP", `cannot ${verb} ${JSON.stringify(id)}: it is an agent of kraal up, and no kraal up is running here`, { hint: `start it with: kraal up ${id}`, facts: { id } });
+  return new KraalError("E_NO_SPEC", `cannot ${verb} ${JSON.stringify(id)}: kraal has no record of how it was started (only kraal spawn keeps one)`, { hint: `start it again with: kraal spawn ${id} -- CMD`, facts: { id } });
 }
 
 /** Starts a detached agent again from how it was spawned (specs/<id>), unless it runs. */
@@ -62,7 +85,7 @@ async function startFromSpec(l: Layout, id: string, restarted: boolean): Promise
   const name = encodeId(id);
   if (isLive(inspect(l, name).verdict)) return { id, result: "already running" };
   const spec = readSpawnSpec(l, name);
-  if (!spec) throw new KraalError("E_NO_SPEC", `kraal has no record of how ${JSON.stringify(id)} was started`, { hint: `start it again with: kraal spawn ${id} -- CMD`, facts: { id } });
+  if (!spec) throw cannotStart(l, id, restarted ? "restart" : "start");
   const { handle } = await spawnAgent(l, { id, argv: spec.argv, cwd: spec.cwd, env: spec.env, saveSpec: true, worktree: spec.worktree });
   return { id, result: restarted ? "restarted" : "started", pgid: handle.pgid };
 }
@@ -79,15 +102,15 @@ export async function startAgents(l: Layout, ids: string[]): Promise<PromiseSett
 }
 
 /** Stops, then starts: through `up` for its agents, by handle and saved spec for the others. */
-export async function restartAgents(l: Layout, ids: string[], opts: StopOptions): Promise<PromiseSettledResult<StartReport>[]> {
+export async function restartAgents(l: Layout, ids: string[], opts: StopRequest): Promise<PromiseSettledResult<StartReport>[]> {
   const { viaUp: upIds } = partition(l, ids);
   const up = viaUp(l, "restart", upIds, opts);
   return Promise.allSettled(
     ids.map(async (id) => {
       if (upIds.includes(id)) return fromUp(id, (await up).get(id));
       const name = encodeId(id);
-      if (!readSpawnSpec(l, name)) throw new KraalError("E_NO_SPEC", `kraal has no record of how ${JSON.stringify(id)} was started, so it cannot restart it`, { hint: `restart it by hand: kraal kill ${id} && kraal spawn ${id} -- CMD`, facts: { id } });
-      await stopAgent(l, id, opts);
+      if (!readSpawnSpec(l, name)) throw cannotStart(l, id, "restart");
+      await stopAgent(l, id, direct(opts));
       return startFromSpec(l, id, true);
     }),
   );

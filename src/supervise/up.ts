@@ -40,6 +40,9 @@ export interface UpIO {
   notice(text: string): void;
 }
 
+/** How long `kraal start` waits for the agent to start before answering without its pgid. */
+const START_ANSWER_MS = 5000;
+
 /** After an agent ends, how long to wait for the rest of its output to arrive. */
 const OUTPUT_DRAIN_MS = 100;
 
@@ -118,6 +121,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     const n = running.size;
     const grace = Math.max(0, ...[...running.values()].map((a) => a.graceMs));
     const why = sig === "SIGINT" ? "Ctrl-C" : takeStopRequest(l) ?? sig;
+    if (n === 0) return io.notice(`[kraal] ${why}: no agent is running; exiting`);
     io.notice(`[kraal] ${why}: stopping ${n} agent${n === 1 ? "" : "s"} (grace ${formatDuration(grace)})${sig === "SIGINT" ? "; Ctrl-C again to force" : ""}`);
   };
   /** A Procfile entry ended: stop the others (foreman's convention) and exit with its status. */
@@ -153,6 +157,8 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   /** Held agents asked to start again; the lifecycle lets go of them once it has seen the stop. */
   const startRequested = new Set<string>();
   const wakeOne = new Map<string, () => void>();
+  /** The signal each agent stopped on request was sent first. */
+  const stoppedWith = new Map<string, string>();
 
   /** While `spec` is held: shows it as stopped and waits for a start (or for everything to stop). */
   async function whileHeld(spec: AgentSpec): Promise<void> {
@@ -196,7 +202,26 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       return await supervise(spec);
     } finally {
       gates.open(spec.name, false); // if it never became ready, it never will
+      notifyStarted(spec.name, null);
     }
+  }
+
+  /** Who waits for an agent's next start (`kraal start`/`restart`): its pgid, or null if it will not start. */
+  const startWaiters = new Map<string, Set<(pgid: number | null) => void>>();
+  function notifyStarted(name: string, pgid: number | null): void {
+    const set = startWaiters.get(name);
+    startWaiters.delete(name);
+    set?.forEach((f) => f(pgid));
+  }
+  /** The pgid of the agent's next start; undefined if it has not started within `ms` (it may be waiting for a dependency). */
+  function nextStart(name: string, ms: number): Promise<number | null | undefined> {
+    return new Promise((done) => {
+      const timer = setTimeout(() => (set.delete(finish), done(undefined)), ms);
+      const finish = (pgid: number | null) => (clearTimeout(timer), done(pgid));
+      const set = startWaiters.get(name) ?? new Set();
+      startWaiters.set(name, set);
+      set.add(finish);
+    });
   }
 
   async function supervise(spec: AgentSpec): Promise<ExitStatus | "failed" | "skipped"> {
@@ -241,6 +266,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
         logFd = openSafe(logPath(l, encodeId(spec.name)), O_APPEND);
         agent = new Attached(l, started, spec.graceMs, spec.stopSignal);
         running.set(spec.name, agent);
+        notifyStarted(spec.name, agent.pgid);
         if (stopping()) agent.stop();
         setState(spec, { state: "running", restarts, nextStartAt: undefined, waitingFor: undefined });
         event(spec.name, `started (pgid ${agent.pgid})${restarts ? `, restart ${restarts}` : ""}`);
@@ -262,7 +288,10 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       }
       const how = describeExit(last);
       if (held.has(spec.name) && !stopping()) {
-        event(spec.name, startRequested.has(spec.name) ? `stopped (${how}) for a restart` : `stopped (${how}) on request; not restarted until: kraal start ${spec.name}`);
+        // Name the signal that was sent as well when it was not the one that ended it (KILL after the grace).
+        const sent = stoppedWith.get(spec.name);
+        const what = sent && last.signal === "SIGKILL" && sent !== "SIGKILL" ? `${sent}, then SIGKILL after the grace` : how;
+        event(spec.name, startRequested.has(spec.name) ? `stopped (${what}) for a restart` : `stopped (${what}) on request; not restarted until: kraal start ${spec.name}`);
         setState(spec, { state: "stopped", restarts, exitCode: last.exitCode, signal: last.signal });
         attempt = 0;
         continue;
@@ -312,14 +341,28 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       return { id: spec.name, result: wasHeld || !active.has(spec.name) ? "already stopped" : "stopped" };
     }
     const t0 = performance.now();
+    stoppedWith.set(spec.name, req.signal ?? spec.stopSignal);
     agent.stop(req.signal ?? spec.stopSignal, req.graceMs ?? spec.graceMs);
     const end = await agent.done;
-    return { id: spec.name, result: end.status.signal === "SIGKILL" ? "killed" : "stopped", elapsedMs: Math.round(performance.now() - t0) };
+    const signal = req.signal ?? spec.stopSignal;
+    return { id: spec.name, result: end.status.signal === "SIGKILL" ? "killed" : "stopped", signal, pgid: agent.pgid, elapsedMs: Math.round(performance.now() - t0) };
   }
 
-  /** Starts a stopped, failed or finished agent again (its lifecycle resumes, or a new one begins). */
-  function startOne(spec: AgentSpec): ControlResult {
-    if (running.has(spec.name) && !held.has(spec.name)) return { id: spec.name, result: "already running" };
+  /**
+   * Starts a stopped, failed or finished agent again (its lifecycle resumes, or a new one begins);
+   * one backing off starts now. Answers once it has started, with its new pgid.
+   */
+  async function startOne(spec: AgentSpec, restarted = false): Promise<ControlResult> {
+    const ok = (pgid: number | null | undefined): ControlResult => {
+      if (pgid === null) return { id: spec.name, result: "failed", error: `${spec.name} did not start; see its lines in kraal up's output` };
+      return { id: spec.name, result: restarted ? "restarted" : "started", ...(pgid ? { pgid } : {}) };
+    };
+    const state = record.agents[spec.name]?.state;
+    if (running.has(spec.name) && !held.has(spec.name)) return { id: spec.name, result: "already running", pgid: running.get(spec.name)!.pgid };
+    if (active.has(spec.name) && !held.has(spec.name) && state !== "backoff") {
+      return { id: spec.name, result: state === "waiting" ? "already waiting for its dependencies" : "already running" };
+    }
+    const started = nextStart(spec.name, START_ANSWER_MS);
     if (!active.has(spec.name)) {
       held.delete(spec.name);
       launch(spec);
@@ -327,9 +370,9 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       startRequested.add(spec.name);
       wakeOne.get(spec.name)?.();
     } else {
-      return { id: spec.name, result: "already running" }; // waiting for its dependencies, or backing off
+      wakeOne.get(spec.name)?.(); // backing off: cut the delay short
     }
-    return { id: spec.name, result: "started" };
+    return ok(await started);
   }
 
   async function control(req: ControlRequest): Promise<ControlResult[]> {
@@ -341,8 +384,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
         if (req.op === "start") return startOne(spec);
         const stopped = await stopOne(spec, req);
         if (req.op === "stop") return stopped;
-        startOne(spec);
-        return { ...stopped, result: "restarted" };
+        return { ...stopped, ...(await startOne(spec, true)) };
       }),
     );
   }
@@ -368,7 +410,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
  * host, start time; the start time re-checked right before the signal), then waits until it has
  * stopped its agents and exited. A record that fails any check is "none": nothing is signaled.
  */
-export async function stopSupervisor(l: Layout, timeoutMs: number): Promise<{ result: "none" | "stopped" | "timeout"; pid?: number }> {
+export async function stopSupervisor(l: Layout, timeoutMs: number, reason = "kraal down"): Promise<{ result: "none" | "stopped" | "timeout"; pid?: number }> {
   const s = readSupervisor(l);
   if (!s?.alive) return { result: "none" };
   const { pid, start } = s.record;
@@ -377,7 +419,7 @@ export async function stopSupervisor(l: Layout, timeoutMs: number): Promise<{ re
     return !!st && st.startTicks === start && st.state !== "Z";
   };
   if (!isIt() || pid <= 1 || pid === process.pid) return { result: "none" };
-  requestStop(l, `kraal down from pid ${process.pid}`);
+  requestStop(l, `${reason} from pid ${process.pid}`);
   // Re-checked immediately before the signal: still the very process the verified record names.
   if (!isIt()) return { result: "none" };
   process.kill(pid, "SIGTERM");

@@ -1,4 +1,6 @@
+import { parseDuration } from "../../base/duration.ts";
 import { UsageError } from "../../base/errors.ts";
+import { parseStopSignal, type StopSignalName } from "../../base/exit-status.ts";
 import { validateId } from "../../handle/id.ts";
 import { layoutOf, type Layout, resolveStateDir } from "../../handle/state.ts";
 
@@ -47,4 +49,22 @@ export function repeatedFlag(rawArgs: string[], name: string): string[] {
     } else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
   }
   return out;
+}
+
+/**
+ * `--grace` and `--signal` of kill, stop and restart. No citty defaults on purpose: an agent of a
+ * running `kraal up` is stopped with its own `grace` and `stop_signal` unless these are given.
+ */
+export const stopArgs = {
+  grace: { type: "string", description: "How long to wait after the stop signal before SIGKILL (default: 300ms; for agents of kraal up, their grace)", valueHint: "DURATION" },
+  signal: { type: "string", description: "The stop signal: TERM, INT, HUP, QUIT, USR1 or USR2 (default: TERM; for agents of kraal up, their stop_signal)", valueHint: "NAME" },
+} as const;
+
+/** The stop flags that were given (absent ones stay undefined). */
+export function stopFlags(args: { grace?: string; signal?: string }): { graceMs?: number; signal?: StopSignalName } {
+  const graceMs = args.grace === undefined ? undefined : parseDuration(args.grace, "--grace");
+  if (args.signal === undefined) return { graceMs };
+  const signal = parseStopSignal(args.signal);
+  if (!signal) throw new UsageError(`--signal ${JSON.stringify(args.signal)}: expected one of TERM, INT, HUP, QUIT, USR1, USR2`);
+  return { graceMs, signal };
 }

@@ -1,6 +1,4 @@
 import { defineCommand } from "citty";
-import { parseDuration } from "../../base/duration.ts";
-import { parseStopSignal } from "../../base/exit-status.ts";
 import { KraalError, EXIT, UsageError } from "../../base/errors.ts";
 import { validateId } from "../../handle/id.ts";
 import { log, writeJson, writeOut } from "../output.ts";
@@ -10,7 +8,7 @@ import { stopSupervisor } from "../../supervise/up.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { CONFIRM_MS, DEFAULT_GRACE_MS } from "../../lifecycle/terminate.ts";
 import { renderError } from "../main.ts";
-import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
+import { globalArgs, jsonArg, layoutFrom, stopArgs, stopFlags } from "./_shared.ts";
 
 function describe(r: StopReport): string {
   switch (r.result) {
@@ -28,23 +26,20 @@ export default defineCommand({
   args: {
     ids: { type: "positional", description: "Agent ids", required: false, valueHint: "ID..." },
     all: { type: "boolean", description: "Stop every agent this state directory owns" },
-    grace: { type: "string", description: "How long to wait after the stop signal before SIGKILL", default: "300ms", valueHint: "DURATION" },
-    signal: { type: "string", description: "The stop signal: TERM, INT, HUP, QUIT, USR1 or USR2", default: "TERM", valueHint: "NAME" },
+    ...stopArgs,
     force: { type: "boolean", description: "Also signal legacy (unverified) handles, whose identity cannot be proven" },
     rmWorktree: { type: "boolean", description: "Then remove each agent's git worktree, if nothing would be lost (as kraal worktree rm)" },
     ...jsonArg,
     ...globalArgs,
   },
   async run({ args }) {
-    const graceMs = args.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(args.grace, "--grace");
-    const signal = parseStopSignal(args.signal ?? "TERM");
-    if (!signal) throw new UsageError(`--signal ${JSON.stringify(args.signal)}: expected one of TERM, INT, HUP, QUIT, USR1, USR2`);
+    const flags = stopFlags(args);
     const l = layoutFrom(args);
     let ids = args._.map(String);
     if (args.all) {
       if (ids.length) throw new UsageError("give agent ids or --all, not both");
       // A running up goes first, as `kraal down` would stop it: otherwise it would restart what we stop.
-      const down = await stopSupervisor(l, graceMs + CONFIRM_MS + 30_000);
+      const down = await stopSupervisor(l, (flags.graceMs ?? DEFAULT_GRACE_MS) + CONFIRM_MS + 30_000, "kraal kill --all");
       if (down.result === "stopped" && !args.json) writeOut(`stopped kraal up (pid ${down.pid}) and its agents\n`);
       // Everything the sweep kept that is ours to stop: never foreign handles, legacy ones only with --force.
       const { kept } = await sweep(l);
@@ -55,7 +50,7 @@ export default defineCommand({
       throw new UsageError("which agents? give ids or --all", "usage: kraal kill ID... [--grace 300ms]");
     }
     for (const id of ids) validateId(id);
-    const settled = await stopAgents(l, ids, { graceMs, force: args.force, signal });
+    const settled = await stopAgents(l, ids, { ...flags, force: args.force });
     let status: number = EXIT.ok;
     const reports: (StopReport | { id: string; error: string })[] = [];
     for (const [i, s] of settled.entries()) {
