@@ -99,7 +99,10 @@ export function withSupervisor(rows: AgentRow[], sup: { record: SupervisorRecord
       });
     }
   }
-  return out;
+  // Agents between runs keep their place among the others (ps lists handles by name).
+  const past = out.filter((r) => r.history);
+  const now = out.filter((r) => !r.history).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return [...past, ...now];
 }
 
 export function rowOfHistory(h: HistoryEntry): AgentRow {

@@ -94,6 +94,7 @@ export async function sendControl(l: Layout, req: ControlRequest, timeoutMs: num
   let done!: (v: string) => void;
   let fail!: (e: Error) => void;
   const reply = new Promise<string>((res, rej) => ((done = res), (fail = rej)));
+  reply.catch(() => {}); // a failed connect rejects it before anyone awaits it; the error is thrown below
   const unreachable = (why: string) => new KraalError("E_CONTROL", `cannot reach kraal up through ${path}: ${why}`, { hint: "is kraal up still running? see: kraal ps" });
   const timer = setTimeout(() => fail(unreachable(`no answer within ${timeoutMs}ms`)), timeoutMs);
   try {

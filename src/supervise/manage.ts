@@ -19,10 +19,8 @@ export interface StartReport {
   pgid?: number;
 }
 
-/** Extra time a control request may take beyond the grace: the confirmation, and a busy machine. */
-const CONTROL_SLACK_MS = CONFIRM_MS + 5000;
-/** How long `up` may take to stop an agent when its own grace applies (kraal.toml allows long ones). */
-const UP_GRACE_BOUND_MS = 10 * 60_000;
+/** Extra time a control request may take beyond the grace: the confirmation, a restart's start, and a busy machine. */
+const CONTROL_SLACK_MS = CONFIRM_MS + 10_000;
 
 /**
  * What a command asked for. Given flags apply to every agent; absent ones mean each agent's own
@@ -31,16 +29,21 @@ const UP_GRACE_BOUND_MS = 10 * 60_000;
 export type StopRequest = Partial<StopOptions>;
 const direct = (opts: StopRequest): StopOptions => ({ ...opts, graceMs: opts.graceMs ?? DEFAULT_GRACE_MS });
 
-/** Splits ids into those a live `kraal up` here supervises and the rest (spawned, or from a dead up). */
-function partition(l: Layout, ids: string[]): { viaUp: string[]; direct: string[] } {
+/**
+ * Splits ids into those a live `kraal up` here supervises and the rest (spawned, or from a dead
+ * up), with the longest grace among the former (how long up may take to stop them).
+ */
+function partition(l: Layout, ids: string[]): { viaUp: string[]; direct: string[]; graceMs: number } {
   const sup = readSupervisor(l);
   const ofUp = (id: string) => sup?.alive === true && Object.hasOwn(sup.record.agents, id);
-  return { viaUp: ids.filter(ofUp), direct: ids.filter((id) => !ofUp(id)) };
+  const viaUp = ids.filter(ofUp);
+  const graceMs = Math.max(DEFAULT_GRACE_MS, ...viaUp.map((id) => sup!.record.agents[id]!.graceMs ?? DEFAULT_GRACE_MS));
+  return { viaUp, direct: ids.filter((id) => !ofUp(id)), graceMs };
 }
 
-async function viaUp(l: Layout, op: ControlOp, ids: string[], opts: StopRequest): Promise<Map<string, ControlResult>> {
+async function viaUp(l: Layout, op: ControlOp, ids: string[], opts: StopRequest, agentsGraceMs: number): Promise<Map<string, ControlResult>> {
   if (ids.length === 0) return new Map();
-  const bound = op === "start" ? 0 : (opts.graceMs ?? UP_GRACE_BOUND_MS);
+  const bound = op === "start" ? 0 : (opts.graceMs ?? agentsGraceMs);
   const results = await sendControl(l, { op, ids, signal: opts.signal, graceMs: opts.graceMs }, bound + CONTROL_SLACK_MS);
   return new Map(results.map((r) => [r.id, r]));
 }
@@ -57,8 +60,8 @@ function fromUp(id: string, r: ControlResult | undefined): ControlResult {
  * (TERM, grace, KILL, confirm, retire). One result per id, in order.
  */
 export async function stopAgents(l: Layout, ids: string[], opts: StopRequest): Promise<PromiseSettledResult<StopReport>[]> {
-  const { viaUp: upIds } = partition(l, ids);
-  const up = viaUp(l, "stop", upIds, opts);
+  const { viaUp: upIds, graceMs } = partition(l, ids);
+  const up = viaUp(l, "stop", upIds, opts, graceMs);
   return Promise.allSettled(
     ids.map(async (id): Promise<StopReport> => {
       if (!upIds.includes(id)) return stopAgent(l, id, direct(opts));
@@ -83,7 +86,8 @@ function cannotStart(l: Layout, id: string, verb: "start" | "restart"): KraalErr
 /** Starts a detached agent again from how it was spawned (specs/<id>), unless it runs. */
 async function startFromSpec(l: Layout, id: string, restarted: boolean): Promise<StartReport> {
   const name = encodeId(id);
-  if (isLive(inspect(l, name).verdict)) return { id, result: "already running" };
+  const now = inspect(l, name).verdict;
+  if (isLive(now)) return { id, result: "already running", pgid: now.handle?.pgid ?? now.legacyPgid ?? undefined };
   const spec = readSpawnSpec(l, name);
   if (!spec) throw cannotStart(l, id, restarted ? "restart" : "start");
   const { handle } = await spawnAgent(l, { id, argv: spec.argv, cwd: spec.cwd, env: spec.env, saveSpec: true, worktree: spec.worktree });
@@ -97,14 +101,14 @@ async function startFromSpec(l: Layout, id: string, restarted: boolean): Promise
  */
 export async function startAgents(l: Layout, ids: string[]): Promise<PromiseSettledResult<StartReport>[]> {
   const { viaUp: upIds } = partition(l, ids);
-  const up = viaUp(l, "start", upIds, {});
+  const up = viaUp(l, "start", upIds, {}, 0);
   return Promise.allSettled(ids.map(async (id) => (upIds.includes(id) ? fromUp(id, (await up).get(id)) : startFromSpec(l, id, false))));
 }
 
 /** Stops, then starts: through `up` for its agents, by handle and saved spec for the others. */
 export async function restartAgents(l: Layout, ids: string[], opts: StopRequest): Promise<PromiseSettledResult<StartReport>[]> {
-  const { viaUp: upIds } = partition(l, ids);
-  const up = viaUp(l, "restart", upIds, opts);
+  const { viaUp: upIds, graceMs } = partition(l, ids);
+  const up = viaUp(l, "restart", upIds, opts, graceMs);
   return Promise.allSettled(
     ids.map(async (id) => {
       if (upIds.includes(id)) return fromUp(id, (await up).get(id));

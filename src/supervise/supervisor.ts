@@ -11,6 +11,8 @@ export interface SupervisedAgent {
   /** For `waiting`: the agents it waits for. */
   waitingFor?: string[];
   restarts: number;
+  /** Its stop grace, so `kraal stop` knows how long up may take to answer. */
+  graceMs?: number;
   argv: string[];
   cwd: string;
   /** When a backing-off agent starts again, ms since the epoch. */

@@ -92,7 +92,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   const event = (name: string, text: string) => io.print(name, `[kraal] ${text}`);
   const save = () => writeSupervisor(l, record);
   const setState = (spec: AgentSpec, s: Partial<SupervisedAgent>) => {
-    record.agents[spec.name] = { ...(record.agents[spec.name] ?? { state: "running", restarts: 0, argv: spec.argv, cwd: spec.cwd }), ...s };
+    record.agents[spec.name] = { ...(record.agents[spec.name] ?? { state: "running", restarts: 0, graceMs: spec.graceMs, argv: spec.argv, cwd: spec.cwd }), ...s };
     save();
   };
 
