@@ -60,7 +60,7 @@ export default defineCommand({
         if (args.rmWorktree) {
           const { removeAgentWorktree } = await import("../../supervise/worktrees.ts");
           try {
-            const w = await removeAgentWorktree(l, s.value.id, { graceMs, signal });
+            const w = await removeAgentWorktree(l, s.value.id, { graceMs: flags.graceMs ?? DEFAULT_GRACE_MS, signal: flags.signal });
             Object.assign(s.value, { worktree: w });
             if (!args.json) writeOut((await import("./worktree.ts")).describeRemoval(w));
           } catch (e) {
