@@ -22,7 +22,7 @@ async function main() {
   const binDir = join(root, "bin");
   const stateDir = join(root, "state");
   mkdirSync(binDir, { recursive: true });
-  mkdirSync(stateDir, { recursive: true });
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 }); // kraal refuses a state directory others may write
   writeFileSync(join(root, asset), tarball);
   execFileSync("tar", ["-xzf", join(root, asset), "-C", binDir, "kraal"]);
   const bin = join(binDir, "kraal");

@@ -2,7 +2,7 @@ import { parseDuration } from "../../base/duration.ts";
 import { UsageError } from "../../base/errors.ts";
 import { parseStopSignal, type StopSignalName } from "../../base/exit-status.ts";
 import { validateId } from "../../handle/id.ts";
-import { layoutOf, type Layout, resolveStateDir } from "../../handle/state.ts";
+import { layoutOf, type Layout, trustedStateDir } from "../../handle/state.ts";
 
 /** Flags every command takes. */
 export const globalArgs = {
@@ -19,7 +19,7 @@ export const idArg = {
 } as const;
 
 export function layoutFrom(args: { dir?: string }): Layout {
-  return layoutOf(resolveStateDir({ dir: args.dir }));
+  return layoutOf(trustedStateDir({ dir: args.dir }));
 }
 
 export function checkedId(id: unknown): string {
