@@ -57,3 +57,40 @@ export class UnknownAgentError extends KraalError {
     this.name = "UnknownAgentError";
   }
 }
+
+/** What errno codes of file operations mean, for people. */
+const ERRNO_TEXT: Record<string, string> = {
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "read-only file system",
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  ENOTDIR: "a part of the path is not a directory",
+  ENOENT: "no such file or directory",
+  EISDIR: "is a directory",
+  ELOOP: "is a symlink (kraal never follows one in its state directory)",
+  EEXIST: "already exists",
+  EMLINK: "too many links",
+  ENAMETOOLONG: "file name too long",
+};
+const SYSCALL_VERB: Record<string, string> = { open: "open", mkdir: "create directory", rename: "rename", unlink: "remove", rmdir: "remove", write: "write", read: "read", lstat: "look at", stat: "look at", scandir: "list", symlink: "create", chmod: "change the mode of", fsync: "flush" };
+/** Errors that mean the state directory cannot be written: a read command reports them and goes on. */
+export const WRITE_ERRNOS = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT"]);
+
+/**
+ * Turns a file-system error (Node's `{code, syscall, path}`) into one line for people:
+ * `cannot create directory /x/pids: read-only file system (EROFS)`, never "internal error: ...".
+ * Null for anything that is not one.
+ */
+export function fsError(e: unknown): KraalError | null {
+  const err = e as (NodeJS.ErrnoException & { dest?: string }) | null;
+  if (!err || typeof err.code !== "string" || !ERRNO_TEXT[err.code] || typeof err.path !== "string") return null;
+  const verb = SYSCALL_VERB[err.syscall ?? ""] ?? "use";
+  const where = err.dest ? `${err.path} to ${err.dest}` : err.path;
+  const dir = err.path.replace(/\/[^/]*\/?$/, "") || "/";
+  const hint =
+    err.code === "EROFS" ? "the file system holding the state directory is mounted read-only: remount it read-write, or pass another --dir"
+    : err.code === "EACCES" || err.code === "EPERM" ? `kraal needs to write its state directory: check the owner and mode of ${dir} (ls -ld ${dir}), or pass another --dir`
+    : undefined;
+  return new KraalError(`E_FS_${err.code}`, `cannot ${verb} ${where}: ${ERRNO_TEXT[err.code]} (${err.code})`, { hint, facts: { path: err.path, errno: err.code } });
+}

@@ -1,6 +1,7 @@
 import { type CommandDef, parseArgs } from "citty";
 import { setCommandArgv } from "./commands/_shared.ts";
-import { KraalError, EXIT, UsageError } from "../base/errors.ts";
+import { invalidUtf8Args, showBytes } from "../sys/argv.ts";
+import { KraalError, EXIT, fsError, UsageError } from "../base/errors.ts";
 import { commandHelp, didYouMean, rootHelp, SYNOPSIS } from "./help.ts";
 import { isVerbose, log, setVerbose, writeOut } from "./output.ts";
 
@@ -70,6 +71,27 @@ export function bindOptionalValues(cmd: CommandDef<any>, rawArgs: string[]): str
   return out;
 }
 
+/**
+ * Takes `--id X` and `--id=X` out of the arguments of a command whose positional is an agent id
+ * (value hint `ID` or `ID...`), so an id may start with `-`: citty would read `-x` as a flag.
+ * The ids are then given to citty after a `--`, where nothing is read as a flag.
+ */
+export function takeIdFlags(cmd: CommandDef<any>, rawArgs: string[]): { rawArgs: string[]; ids: string[] } {
+  const defs = Object.values((cmd.args ?? {}) as Record<string, { type?: string; valueHint?: string }>);
+  if (!defs.some((d) => d.type === "positional" && /^ID(\.\.\.)?$/.test(d.valueHint ?? ""))) return { rawArgs, ids: [] };
+  const out: string[] = [];
+  const ids: string[] = [];
+  for (let k = 0; k < rawArgs.length; k++) {
+    const t = rawArgs[k]!;
+    if (t === "--id") {
+      if (k + 1 >= rawArgs.length) throw new UsageError("--id needs a value", "an id that starts with - goes after --id: kraal status --id -x");
+      ids.push(rawArgs[++k]!);
+    } else if (t.startsWith("--id=")) ids.push(t.slice(5));
+    else out.push(t);
+  }
+  return { rawArgs: out, ids };
+}
+
 /** Commands that take `-- CMD [ARGS...]`. */
 const TAKES_COMMAND = new Set(["spawn", "run"]);
 
@@ -137,6 +159,8 @@ export function renderError(e: unknown, command?: string): number {
     if (command) writeStderr(`  usage: kraal ${SYNOPSIS[command]?.usage ?? command}`);
     return EXIT.usage;
   }
+  const fs = fsError(e);
+  if (fs) return renderError(fs, command);
   log().error(`internal error: ${err?.message ?? String(e)}`);
   if (isVerbose() && err?.stack) writeStderr(err.stack);
   return EXIT.failed;
@@ -155,6 +179,11 @@ function writeStderr(line: string): void {
  */
 export async function main(argv: string[], commands: Record<string, Loader>, version: string): Promise<number> {
   const { own, rest } = splitDashDash(argv);
+  const [notUtf8] = invalidUtf8Args(argv);
+  if (notUtf8) {
+    const what = notUtf8[0] < own.length ? "agent ids, paths and options must be UTF-8" : "kraal passes a command's arguments as text and would change its bytes";
+    return renderError(new UsageError(`argument "${showBytes(notUtf8[1])}" is not valid UTF-8: ${what}`));
+  }
   const globals: string[] = [];
   let i = 0;
   for (; i < own.length && own[i]!.startsWith("-"); i++) {
@@ -199,9 +228,14 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
       writeOut(commandHelp(name!, cmd));
       return EXIT.ok;
     }
+    const byFlag = takeIdFlags(cmd, rawArgs);
+    rawArgs = byFlag.rawArgs;
     checkArguments(name!, cmd, rawArgs, rest);
     setCommandArgv(rest);
-    const args = parseArgs(rawArgs, (cmd.args ?? {}) as any);
+    // Ids given with --id, and for commands that run no CMD everything after `--`, are positionals
+    // that may start with `-`: citty reads nothing after a `--` as a flag.
+    const ids = [...byFlag.ids, ...(TAKES_COMMAND.has(name!) ? [] : (rest ?? []))];
+    const args = parseArgs(ids.length ? [...rawArgs, "--", ...ids] : rawArgs, (cmd.args ?? {}) as any);
     setVerbose(Boolean(args.verbose));
     await cmd.run?.({ rawArgs, args, cmd } as any);
     return Number(process.exitCode ?? EXIT.ok);

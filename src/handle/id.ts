@@ -6,10 +6,14 @@ export const MAX_ID_BYTES = 128;
 const MAX_PERCENT_NAME = 200;
 const SAFE_BYTE = /^[A-Za-z0-9_.-]$/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** Bidirectional controls: they reorder what a terminal shows, so `ps` could show an id that is not the one typed (CVE-2021-42574). */
+const BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/;
 const PLAIN = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 
 /**
- * Checks an agent id: 1–128 bytes, well-formed Unicode, no control characters.
+ * Checks an agent id: 1–128 bytes, well-formed Unicode, no control characters, no bidirectional
+ * controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C). Invalid UTF-8 on the command
+ * line is refused before this (cli/main.ts), since it arrives here already replaced by U+FFFD.
  * Throws UsageError with the reason; anything it accepts can be encoded into one file name.
  */
 export function validateId(id: string): void {
@@ -18,6 +22,8 @@ export function validateId(id: string): void {
   if (bytes > MAX_ID_BYTES) throw new UsageError(`agent id is ${bytes} bytes; the limit is ${MAX_ID_BYTES}`);
   if (!id.isWellFormed()) throw new UsageError("agent id is not valid Unicode");
   if (CONTROL.test(id)) throw new UsageError(`agent id ${JSON.stringify(id)} contains a control character`);
+  const bidi = BIDI.exec(id);
+  if (bidi) throw new UsageError(`agent id contains a bidirectional control (U+${bidi[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}), which would make it look like another`);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { KraalError, UnknownAgentError } from "../base/errors.ts";
+import { fsError, KraalError, UnknownAgentError, WRITE_ERRNOS } from "../base/errors.ts";
 import type { StopSignalName } from "../base/exit-status.ts";
 import { readHistory } from "./history.ts";
 import { encodeId } from "../handle/id.ts";
@@ -30,6 +30,8 @@ export interface StopReport {
   result: "stopped" | "killed" | "already exited" | "already stopped" | "stuck";
   /** Set when its wrapper had been killed alone: the agent was ended with SIGKILL at once. */
   wrapperKilled?: true;
+  /** The agent was ended but its end could not be recorded (the state directory cannot be written): why. */
+  unrecorded?: string;
   /** The stop signal that was sent first. */
   signal: StopSignalName;
   elapsedMs: number;
@@ -61,13 +63,23 @@ function refuse(id: string, why: string, hint?: string): never {
   throw new KraalError("E_REFUSED", `refusing to signal ${JSON.stringify(id)}: ${why}`, { hint, facts: { id } });
 }
 
-/** Retires one entry under the state lock; false when another kraal retired (or replaced) it first. */
-async function retireOnce(l: Layout, e: Entry, history: HistoryEntry): Promise<boolean> {
-  const lock = await acquireLock(l.lock);
+/**
+ * Retires one entry under the state lock; false when another kraal retired (or replaced) it first.
+ * A state directory that cannot be written (read-only, permission, full) does not undo a kill that
+ * worked: the reason goes to `unrecorded`, and a later command's sweep retires the handle.
+ */
+async function retireOnce(l: Layout, e: Entry, history: HistoryEntry, unrecorded: { why?: string }): Promise<boolean> {
+  let lock: Awaited<ReturnType<typeof acquireLock>> | undefined;
   try {
+    lock = await acquireLock(l.lock);
     return retire(l, [{ entry: e, history }]).length === 1;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (!code || !WRITE_ERRNOS.has(code)) throw err;
+    unrecorded.why = fsError(err)?.message ?? String(err);
+    return true;
   } finally {
-    lock.release();
+    lock?.release();
   }
 }
 
@@ -100,12 +112,14 @@ async function stopLocked(l: Layout, id: string, name: string, opts: StopOptions
   const e = inspect(l, name);
   const v = e.verdict;
   const pgid = v.handle?.pgid ?? v.legacyPgid ?? null;
+  const unrecorded: { why?: string } = {};
   const report = (result: StopReport["result"], r?: TerminateResult): StopReport => ({
     id,
     pgid,
     result,
     signal: opts.signal ?? "SIGTERM",
     elapsedMs: Math.round(r?.elapsedMs ?? 0),
+    ...(unrecorded.why ? { unrecorded: unrecorded.why } : {}),
   });
   if (e.read.kind === "missing") {
     if (readHistory(l.history).some((h) => h.id === id)) return report("already exited");
@@ -117,7 +131,7 @@ async function stopLocked(l: Layout, id: string, name: string, opts: StopOptions
   if (v.orphaned) {
     const history = endOrphan(e);
     if (!history) refuse(id, "the kernel refused the signal (EPERM)");
-    return (await retireOnce(l, e, history)) ? { ...report("killed"), wrapperKilled: true } : report("already exited");
+    return (await retireOnce(l, e, history, unrecorded)) ? { ...report("killed"), wrapperKilled: true } : report("already exited");
   }
   if (v.state === "unverified" && !opts.force) {
     refuse(id, "its handle is in the legacy format, with no proof of identity", `if you are sure pgid ${v.legacyPgid} is that agent: kraal kill --force ${id}`);
@@ -152,7 +166,7 @@ async function stopLocked(l: Layout, id: string, name: string, opts: StopOptions
     reason: wasRunning ? "killed" : undefined,
     forced: r?.forced,
   });
-  if (history) await retireOnce(l, e, history);
+  if (history) await retireOnce(l, e, history, unrecorded);
   // An agent whose exit record predates the kill had ended on its own; the kill only cleared leftovers.
   if (!r || r.outcome === "gone" || v.exit) return report("already exited", r);
   return report(r.forced ? "killed" : "stopped", r);

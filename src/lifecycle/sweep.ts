@@ -1,6 +1,7 @@
 import { lstatSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import type { HistoryEntry } from "./history.ts";
+import { fsError, WRITE_ERRNOS } from "../base/errors.ts";
 import { type Entry, inspect, isTempName, listExitNames, listNames, probesFor } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
 import { endOf, endOrphan, isRetirable, retire } from "./retire.ts";
@@ -16,8 +17,10 @@ export interface SweepReport {
   retired: { id: string; state: string; reason: string }[];
   /** Odd entries: reported always, moved to quarantine/ only by `kraal sweep`. */
   corrupt: { name: string; id: string | null; reason: string; quarantinedTo?: string }[];
-  /** Handles left alone: running, foreign, unverified. */
+  /** Handles left alone: running, foreign, unverified (and, when the directory cannot be written, ended ones not yet retired). */
   kept: Entry[];
+  /** Why nothing could be retired or quarantined: the state directory cannot be written (read-only, permission, full). */
+  unwritable?: string;
   /** Orphaned agents (their wrapper died without an exit record) ended with SIGKILL (dry run: to be ended). */
   ended: { id: string; pgid: number }[];
 }
@@ -70,12 +73,15 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
   }
   const quarantine = opts.quarantine && report.corrupt.length > 0;
   if (toRetire.length === 0 && !quarantine) return report;
-  const lock = await acquireLock(l.lock);
+  let lock: Awaited<ReturnType<typeof acquireLock>> | undefined;
+  const done = new Set<Entry>();
   try {
+    lock = await acquireLock(l.lock);
     for (let i = 0; i < toRetire.length; i += BATCH) {
       const batch = toRetire.slice(i, i + BATCH);
       for (const e of retire(l, batch)) {
         const history = batch.find((b) => b.entry === e)!.history;
+        done.add(e);
         report.retired.push({ id: e.id!, state: history.state, reason: history.reason });
       }
     }
@@ -90,8 +96,15 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
         } catch {}
       }
     }
+  } catch (e) {
+    // A read-only, unwritable or full state directory: the look itself stays valid. Say so, keep
+    // what could not be retired (it is still shown, and retired by a later command), and go on.
+    const err = (e as NodeJS.ErrnoException)?.code;
+    if (!err || !WRITE_ERRNOS.has(err)) throw e;
+    report.unwritable = fsError(e)?.message ?? String(e);
+    for (const { entry } of toRetire) if (!done.has(entry)) report.kept.push(entry);
   } finally {
-    lock.release();
+    lock?.release();
   }
   return report;
 }

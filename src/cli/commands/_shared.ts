@@ -1,6 +1,7 @@
 import { parseDuration } from "../../base/duration.ts";
 import { UsageError } from "../../base/errors.ts";
 import { parseStopSignal, type StopSignalName } from "../../base/exit-status.ts";
+import { log } from "../output.ts";
 import { validateId } from "../../handle/id.ts";
 import { layoutOf, type Layout, trustedStateDir } from "../../handle/state.ts";
 
@@ -67,4 +68,9 @@ export function stopFlags(args: { grace?: string; signal?: string }): { graceMs?
   const signal = parseStopSignal(args.signal);
   if (!signal) throw new UsageError(`--signal ${JSON.stringify(args.signal)}: expected one of TERM, INT, HUP, QUIT, USR1, USR2`);
   return { graceMs, signal };
+}
+
+/** One line on stderr when a read command's sweep could not write: the answer is still right. */
+export function warnUnwritable(why: string): void {
+  log().warn(`${why}; finished agents are shown but not moved to history until the state directory is writable`);
 }

@@ -57,6 +57,7 @@ export default defineCommand({
       if (s.status === "fulfilled") {
         reports.push(s.value);
         if (!args.json) writeOut(`${describe(s.value)}\n`);
+        if (s.value.unrecorded) log().warn(`${s.value.id}: its end is not recorded yet: ${s.value.unrecorded}`);
         if (args.rmWorktree) {
           const { removeAgentWorktree } = await import("../../supervise/worktrees.ts");
           try {

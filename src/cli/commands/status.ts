@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { EXIT } from "../../base/errors.ts";
+import { EXIT, fsError, KraalError } from "../../base/errors.ts";
 import { readHistory } from "../../lifecycle/history.ts";
 import { encodeId } from "../../handle/id.ts";
 import { inspect } from "../../handle/inspect.ts";
@@ -9,7 +9,7 @@ import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { renderTable } from "./ps.ts";
 import type { Layout } from "../../handle/state.ts";
-import { checkedId, globalArgs, idArg, jsonArg, layoutFrom } from "./_shared.ts";
+import { checkedId, globalArgs, idArg, jsonArg, layoutFrom, warnUnwritable } from "./_shared.ts";
 
 /** LSB-style: 0 running, 3 not running, 4 unknown (no such agent, or a handle we cannot read). */
 export function statusExit(row: AgentRow | null): number {
@@ -21,7 +21,8 @@ export function statusExit(row: AgentRow | null): number {
 
 /** One agent's row (after the sweep): its handle's, up's view of it, or its last run in history; null if unknown. */
 export async function statusRow(l: Layout, id: string): Promise<AgentRow | null> {
-  await sweep(l);
+  const swept = await sweep(l);
+  if (swept.unwritable) warnUnwritable(swept.unwritable);
   const e = inspect(l, encodeId(id));
   const row = withSupervisor(e.read.kind === "missing" ? [] : [rowOfEntry(e)], readSupervisor(l)).find((r) => r.id === id);
   if (row) return row;
@@ -34,8 +35,17 @@ export default defineCommand({
   args: { ...idArg, ...jsonArg, ...globalArgs },
   async run({ args }) {
     const id = checkedId(args.id);
-    const l = layoutFrom(args);
-    const row = await statusRow(l, id);
+    let row: AgentRow | null;
+    let l: Layout;
+    try {
+      l = layoutFrom(args);
+      row = await statusRow(l, id);
+    } catch (e) {
+      // Scripts branch on 0/3/4: a state directory that cannot be read or trusted means "unknown", never 1.
+      const k = e instanceof KraalError ? e : fsError(e);
+      if (!k) throw e;
+      throw new KraalError(k.code, k.message, { exitCode: EXIT.unknown, hint: k.hint, facts: k.facts });
+    }
     if (args.json) writeJson(row && row.state !== "corrupt" ? withDetails(row, l) : row);
     else if (row) writeOut(renderTable([row], Date.now(), false));
     else writeOut(`${id}: unknown\n`);

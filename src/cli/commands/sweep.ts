@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { writeJson, writeOut } from "../output.ts";
+import { log, writeJson, writeOut } from "../output.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";
 
@@ -12,6 +12,11 @@ export default defineCommand({
   },
   async run({ args }) {
     const r = await sweep(layoutFrom(args), { dryRun: args.dryRun, quarantine: true });
+    if (r.unwritable) {
+      // Writing is what `kraal sweep` is for: a state directory it cannot write is a failure.
+      log().error(r.unwritable);
+      process.exitCode = 1;
+    }
     if (args.json) {
       writeJson({ retired: r.retired, ended: r.ended, corrupt: r.corrupt, kept: r.kept.map((e) => ({ id: e.id, state: e.verdict.state })) });
       return;
