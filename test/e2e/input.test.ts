@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, spawnOk, useTempState } from "../helpers.ts";
+import { BIN, kraal, spawnOk, useTempState } from "../helpers.ts";
 
 /** Issue #8 section 4: input that must be refused or shown safely. */
 const t = useTempState();
@@ -71,4 +71,56 @@ describe("a read-only state directory", () => {
       Bun.spawnSync(["umount", root]);
     }
   }, 30_000);
+});
+
+describe("ps and status show argv safely", () => {
+  test("control bytes and bidi controls in argv are escaped in the table, exact in --json", () => {
+    const evil = ["sh", "-c", "sleep 1000", "sh", "\x1b[2J\x1b]0;owned\x07", "a\nb", "\u202eevil"];
+    spawnOk(t, "esc", evil);
+    for (const cmd of [["ps"], ["status", "esc"]]) {
+      const r = kraal(cmd, { env: t.env });
+      expect(r.code).toBe(0);
+      expect(r.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f\u202e]/);
+      expect(r.stdout).toContain("\\e[2J\\e]0;owned\\x07");
+      expect(r.stdout).toContain("a\\nb");
+      expect(r.stdout).toContain("\\u202eevil");
+      expect(r.stdout.trimEnd().split("\n")).toHaveLength(2);
+    }
+    const json = JSON.parse(kraal(["ps", "--json"], { env: t.env }).stdout);
+    expect(json[0].argv).toEqual(evil);
+  }, 20_000);
+
+  test("long ids and commands are cut to the terminal width, whole in --json", () => {
+    const id = "x".repeat(100);
+    const long = Array.from({ length: 40 }, (_, i) => `arg${i}`);
+    spawnOk(t, id, ["sh", "-c", "sleep 1000", "sh", ...long]);
+    const r = kraal(["ps"], { env: { ...t.env, COLUMNS: "80" } });
+    expect(r.code).toBe(0);
+    for (const line of r.stdout.trimEnd().split("\n")) expect(Array.from(line).length).toBeLessThanOrEqual(80);
+    expect(r.stdout).toContain("…");
+    const json = JSON.parse(kraal(["ps", "--json"], { env: { ...t.env, COLUMNS: "80" } }).stdout);
+    expect(json[0].id).toBe(id);
+    expect(json[0].argv).toEqual(["sh", "-c", "sleep 1000", "sh", ...long]);
+    // Piped without COLUMNS: nothing is cut.
+    const { COLUMNS: _, ...noColumns } = t.env;
+    expect(kraal(["ps"], { env: noColumns }).stdout).toContain(long.join(" "));
+  }, 20_000);
+});
+
+describe("odd state paths", () => {
+  test("a dangling symlink, a regular file: one clear line, never an internal error", () => {
+    const dangling = `${t.dir}/dangling`;
+    symlinkSync(`${t.dir}/nowhere`, dangling);
+    const file = `${t.dir}/file`;
+    writeFileSync(file, "not a directory\n");
+    for (const dir of [dangling, file]) {
+      for (const cmd of [["ps"], ["spawn", "a", "--", "true"], ["status", "a"]]) {
+        const r = kraal([cmd[0]!, "--dir", dir, ...cmd.slice(1)], { env: t.env });
+        expect({ cmd, dir, code: r.code === 0 ? 0 : "nonzero" }).toEqual({ cmd, dir, code: "nonzero" });
+        expect(r.stderr).not.toContain("internal error");
+        expect(r.stderr.trimEnd().split("\n")[0]).toContain(dir);
+        expect(r.stderr).toMatch(/^kraal: error: /);
+      }
+    }
+  }, 20_000);
 });

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { formatDuration } from "../../base/duration.ts";
+import { printable, truncate } from "../../base/printable.ts";
 import { countEndedSince, readHistory } from "../../lifecycle/history.ts";
 import { useColor, writeJson, writeOut } from "../output.ts";
 import { type AgentRow, rowOfEntry, rowOfHistory, withDetails, withSupervisor } from "../rows.ts";
@@ -25,8 +26,24 @@ function exitText(r: AgentRow): string {
   return r.state === "running" ? "" : "-";
 }
 
-/** The `ps` table: one row per agent, padded columns, state coloured on a TTY. */
-export function renderTable(rows: AgentRow[], now: number, color: boolean): string {
+/** Ids longer than this are cut in the table when it must fit a terminal (`--json` has them whole). */
+const ID_WIDTH = 32;
+/** The command column keeps at least this much when the other columns are wide. */
+const MIN_COMMAND_WIDTH = 20;
+
+/** The width the table must fit: the terminal's when stdout is one, else `$COLUMNS` if set, else none. */
+export function outputWidth(): number {
+  if (process.stdout.isTTY && process.stdout.columns) return process.stdout.columns;
+  const env = Number(process.env.COLUMNS);
+  return Number.isInteger(env) && env > 0 ? env : Infinity;
+}
+
+/**
+ * The `ps` table: one row per agent, padded columns, state coloured on a TTY. Every cell is shown
+ * with control and format characters escaped; within a finite `width`, long ids and the command
+ * are cut with an ellipsis.
+ */
+export function renderTable(rows: AgentRow[], now: number, color: boolean, width = Infinity): string {
   const restarts = rows.some((r) => r.restarts !== undefined);
   const branches = rows.some((r) => r.branch !== undefined);
   const head = ["ID", "STATE", "PGID", "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), ...(branches ? ["BRANCH"] : []), "COMMAND"];
@@ -43,13 +60,25 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean): stri
       ...(restarts ? [String(r.restarts ?? 0)] : []),
       ...(branches ? [r.branch ?? "-"] : []),
       showArgv(r.argv),
-    ];
+    ].map(printable);
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const len = (v: string) => Array.from(v).length;
+  const columnWidths = () => head.map((h, i) => Math.max(h.length, ...cells.map((c) => len(c[i]!))));
+  let widths = columnWidths();
+  const last = head.length - 1;
+  if (Number.isFinite(width)) {
+    // The middle columns are short and fixed; the id gives way down to 8 characters, then the command.
+    const middle = widths.slice(1, last).reduce((a, w) => a + w + 2, 0) + 2;
+    const idRoom = Math.max(8, Math.min(ID_WIDTH, width - middle - MIN_COMMAND_WIDTH));
+    for (const c of cells) c[0] = truncate(c[0]!, idRoom);
+    widths = columnWidths();
+    const room = Math.max(MIN_COMMAND_WIDTH, width - widths.slice(0, last).reduce((a, w) => a + w + 2, 0));
+    for (const c of cells) c[last] = truncate(c[last]!, room);
+  }
   const line = (c: string[], states?: string) =>
     c
       .map((v, i) => {
-        const padded = i === c.length - 1 ? v : v.padEnd(widths[i]!);
+        const padded = i === c.length - 1 ? v : v + " ".repeat(Math.max(0, widths[i]! - len(v)));
         return color && i === 1 && states ? `\x1b[${STATE_COLOR[states] ?? 0}m${padded}\x1b[0m` : padded;
       })
       .join("  ")
@@ -83,7 +112,7 @@ export default defineCommand({
       return;
     }
     // The header even when empty, and a word about what finished lately, so a quick failure is not invisible.
-    writeOut(renderTable(rows, Date.now(), useColor(1)));
+    writeOut(renderTable(rows, Date.now(), useColor(1), outputWidth()));
     const recent = args.all ? 0 : countEndedSince(l.history, Date.now() - RECENT_MS);
     if (recent) writeOut(`(${recent} agent${recent === 1 ? "" : "s"} finished in the last hour: kraal ps -a)\n`);
   },

@@ -1,4 +1,5 @@
 import { defineCommand } from "citty";
+import { printable } from "../../base/printable.ts";
 import { EXIT, fsError, KraalError } from "../../base/errors.ts";
 import { readHistory } from "../../lifecycle/history.ts";
 import { encodeId } from "../../handle/id.ts";
@@ -7,7 +8,7 @@ import { writeJson, writeOut } from "../output.ts";
 import { type AgentRow, rowOfEntry, rowOfHistory, withDetails, withSupervisor } from "../rows.ts";
 import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
-import { renderTable } from "./ps.ts";
+import { outputWidth, renderTable } from "./ps.ts";
 import type { Layout } from "../../handle/state.ts";
 import { checkedId, globalArgs, idArg, jsonArg, layoutFrom, warnUnwritable } from "./_shared.ts";
 
@@ -47,8 +48,8 @@ export default defineCommand({
       throw new KraalError(k.code, k.message, { exitCode: EXIT.unknown, hint: k.hint, facts: k.facts });
     }
     if (args.json) writeJson(row && row.state !== "corrupt" ? withDetails(row, l) : row);
-    else if (row) writeOut(renderTable([row], Date.now(), false));
-    else writeOut(`${id}: unknown\n`);
+    else if (row) writeOut(renderTable([row], Date.now(), false, outputWidth()));
+    else writeOut(`${printable(id)}: unknown\n`);
     process.exitCode = statusExit(row);
   },
 });
