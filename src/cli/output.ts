@@ -9,8 +9,12 @@ let stdoutClosed = false;
  * Bun ignores SIGPIPE, so the write fails with EPIPE, which ends output quietly.
  */
 export function writeOut(text: string): void {
+  writeBytes(Buffer.from(text));
+}
+
+/** Writes bytes to stdout as they are (a log's contents: never decoded, never re-encoded). */
+export function writeBytes(buf: Uint8Array): void {
   if (stdoutClosed) return;
-  const buf = Buffer.from(text);
   for (let off = 0; off < buf.length; ) {
     try {
       off += writeSync(1, buf, off);

@@ -1,8 +1,9 @@
+import { closeSync } from "node:fs";
 import { defineCommand } from "citty";
 import { UnknownAgentError, UsageError } from "../../base/errors.ts";
 import { encodeId } from "../../handle/id.ts";
-import { followLog, logPath, readTail } from "../../lifecycle/logs.ts";
-import { writeOut } from "../output.ts";
+import { followLog, logPath, printLog } from "../../lifecycle/logs.ts";
+import { writeBytes } from "../output.ts";
 import { checkedId, globalArgs, idArg, layoutFrom } from "./_shared.ts";
 import { inspect } from "../../handle/inspect.ts";
 import { readHistory } from "../../lifecycle/history.ts";
@@ -26,15 +27,13 @@ export default defineCommand({
       lines = Number(args.lines);
     }
     const path = logPath(l, name, args.previous);
-    const tail = readTail(path, lines);
-    if (tail === null) {
+    // Streamed byte for byte through one 64 KiB buffer: constant memory, exact bytes.
+    const at = printLog(path, writeBytes, lines);
+    if (at === null) {
       const known = inspect(l, name).read.kind !== "missing" || readHistory(l.history).some((h) => h.id === id);
       if (!known) throw new UnknownAgentError(id);
-    } else {
-      writeOut(tail.text);
     }
-    if (args.follow && !args.previous) {
-      await followLog(l, name, path, tail?.size ?? 0, writeOut);
-    }
+    if (args.follow && !args.previous) await followLog(l, name, path, at, writeBytes);
+    else if (at) closeSync(at.log.fd);
   },
 });
