@@ -149,8 +149,13 @@ describe("kraal mcp", () => {
       const spawned = await nextMessage();
       expect(spawned.id).toBe(2);
       const pgid = track(spawned.result.structuredContent.agent.pgid);
+      // A wait in flight does not keep the server alive once the client is gone.
+      send({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "wait_agent", arguments: { id: "keeps", timeout: "10m" } } });
+      await Bun.sleep(200);
+      const eof = performance.now();
       p.stdin.end();
       expect(await p.exited).toBe(0);
+      expect(performance.now() - eof).toBeLessThan(3000);
       expect(isDeadOrZombie(pgid)).toBe(false);
       expect(JSON.parse(kraal(["status", "keeps", "--json"], { env: t.env }).stdout).state).toBe("running");
     } finally {

@@ -15,13 +15,16 @@ const INSTRUCTIONS =
   "kraal supervises agents in owned process groups. spawn_agent starts a command detached (optionally in its own git worktree); " +
   "list_agents and agent_status show ps --json rows; agent_logs reads bounded output; wait_agent waits with progress; kill_agent and restart_agent stop and restart by handle.";
 
+/** How long a disconnect lets tool calls in flight finish (a spawn, a kill's grace) before exiting. */
+const DRAIN_MS = 5000;
+
 /** JSON-RPC's codes for a line that is not JSON, and for JSON that is not a request. */
 const PARSE_ERROR = -32700;
 const INVALID_REQUEST = -32600;
 
 /**
  * Serves the tools on stdin/stdout until the client disconnects (stdin EOF) or a signal ends
- * it; resolves then. Nothing but protocol is written to stdout: console output goes to stderr.
+ * it, lets calls in flight finish (waits are cut short), then exits the process. Nothing but protocol is written to stdout: console output goes to stderr.
  * A malformed line gets a JSON-RPC error and the server goes on. Agents it spawned keep running
  * after it exits (they are detached and owned by their handles) unless `killOnExit`.
  */
@@ -30,7 +33,9 @@ export async function serveMcp(opts: { layout: Layout; killOnExit: boolean; cwd?
   console.log = console.info = console.debug = console.error;
   const server = new McpServer({ name: "kraal", version: typeof KRAAL_VERSION === "string" ? KRAAL_VERSION : "dev" }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
   const spawned = new Set<string>();
-  registerTools(server, { layout: opts.layout, cwd: opts.cwd ?? process.cwd(), spawned });
+  const inflight = new Set<Promise<unknown>>();
+  const closing = new AbortController();
+  registerTools(server, { layout: opts.layout, cwd: opts.cwd ?? process.cwd(), spawned, inflight, closing: closing.signal });
   const transport = new StdioServerTransport();
   // The SDK reports an unreadable line here and drops it; the client deserves an answer.
   transport.onerror = (e: Error) => {
@@ -41,10 +46,12 @@ export async function serveMcp(opts: { layout: Layout; killOnExit: boolean; cwd?
   };
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
-  let closing = false;
+  let closed = false;
   const shutdown = async () => {
-    if (closing) return;
-    closing = true;
+    if (closed) return;
+    closed = true;
+    closing.abort();
+    await Promise.race([Promise.allSettled([...inflight]), Bun.sleep(DRAIN_MS)]);
     if (opts.killOnExit && spawned.size) {
       const ids = [...spawned];
       const settled = await stopAgents(opts.layout, ids, { graceMs: DEFAULT_GRACE_MS });
@@ -58,4 +65,6 @@ export async function serveMcp(opts: { layout: Layout; killOnExit: boolean; cwd?
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, shutdown);
   await server.connect(transport);
   await finished;
+  // The client is gone: polls of cancelled waits must not keep the process alive.
+  process.exit(0);
 }

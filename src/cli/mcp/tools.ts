@@ -27,6 +27,10 @@ export interface ToolContext {
   /** The directory relative `cwd`s are resolved against (the server's own). */
   cwd: string;
   spawned: Set<string>;
+  /** Tool calls still running, so a disconnect can let them finish (briefly) before the server exits. */
+  inflight: Set<Promise<unknown>>;
+  /** Aborted when the server shuts down: waits end at once. */
+  closing: AbortSignal;
 }
 
 /** Progress notifications while wait_agent waits. */
@@ -70,14 +74,14 @@ function ok(structured: Record<string, unknown>, text = JSON.stringify(structure
 }
 
 /** Runs a tool body; any failure becomes an isError result, never a crashed server. */
+let inflight: Set<Promise<unknown>> = new Set();
 const guarded =
   <A>(body: (args: A, extra: Extra) => Promise<CallToolResult>) =>
-  async (args: A, extra: Extra): Promise<CallToolResult> => {
-    try {
-      return await body(args, extra);
-    } catch (e) {
-      return toolError(e);
-    }
+  (args: A, extra: Extra): Promise<CallToolResult> => {
+    const call = body(args, extra).catch(toolError);
+    inflight.add(call);
+    void call.finally(() => inflight.delete(call));
+    return call;
   };
 
 interface Extra {
@@ -111,6 +115,7 @@ function batch(ids: string[], settled: PromiseSettledResult<object>[]): CallTool
 /** Registers every tool on `server`. */
 export function registerTools(server: McpServer, ctx: ToolContext): void {
   const l = ctx.layout;
+  inflight = ctx.inflight;
 
   server.registerTool(
     "spawn_agent",
@@ -257,7 +262,9 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
               void extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: s, total: Math.round(timeoutMs / 1000), message: `${a.id} still running after ${s}s` } }).catch(() => {});
             }, PROGRESS_EVERY_MS);
       try {
-        const cancelled = new Promise<"cancelled">((res) => extra.signal.addEventListener("abort", () => res("cancelled"), { once: true }));
+        const cancelled = new Promise<"cancelled">((res) => {
+          for (const sig of [extra.signal, ctx.closing]) sig.addEventListener("abort", () => res("cancelled"), { once: true });
+        });
         const end = await Promise.race([waitForEnd(l, a.id, encodeId(a.id), { timeoutMs }), cancelled]);
         if (end === "cancelled") throw new KraalError("E_CANCELLED", `wait for ${a.id} cancelled`);
         const out =
