@@ -1,7 +1,8 @@
-import { closeSync, fstatSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync, renameSync, unlinkSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import type { ExitStatus } from "../base/exit-status.ts";
 import type { Handle } from "../handle/handle.ts";
-import { appendSafe, O_READ, openSafe, readTextSafe } from "../sys/safe-fs.ts";
+import { appendSafe, lstatOrNull, O_CREATE_NEW, O_READ, openSafe, tempName, writeAll } from "../sys/safe-fs.ts";
 
 /** One finished run, appended to history.jsonl when its handle is retired. */
 export interface HistoryEntry extends ExitStatus {
@@ -45,40 +46,184 @@ export function historyEntry(
   return e;
 }
 
+/** History is compacted once it grows past this: a busy machine's weeks, and every read of it stays quick. */
+export const HISTORY_MAX_BYTES = 8 * 1024 * 1024;
+/** Compaction keeps this many of the latest runs of each id, and of those only the newest that fit in half the cap (so it is not redone at once). */
+export const HISTORY_RUNS_PER_ID = 20;
+
 /**
  * Appends entries in one write(2) with O_APPEND, before the handles they describe are removed:
- * a crash in between leaves a duplicate line (dropped by readHistory), never a lost run.
+ * a crash in between leaves a duplicate line (dropped by readHistory), never a lost run. The
+ * caller holds the state lock; past HISTORY_MAX_BYTES the file is compacted (compactHistory).
  */
-export function appendHistory(path: string, entries: HistoryEntry[]): void {
+export function appendHistory(path: string, entries: HistoryEntry[], maxBytes = HISTORY_MAX_BYTES): void {
   if (entries.length === 0) return;
   appendSafe(path, entries.map((e) => `${JSON.stringify(e)}\n`).join(""));
+  compactIfLarge(path, maxBytes);
 }
 
-/** All well-formed entries, oldest first, each run once (same id, pgid and start). */
-export function readHistory(path: string): HistoryEntry[] {
-  let text: string;
+/** Compacts history when it is over `maxBytes` (one lstat when it is not). The caller holds the state lock. */
+export function compactIfLarge(path: string, maxBytes = HISTORY_MAX_BYTES): boolean {
+  const size = lstatOrNull(path)?.size ?? 0;
+  if (size <= maxBytes) return false;
+  compactHistory(path, { runsPerId: HISTORY_RUNS_PER_ID, keepBytes: Math.floor(maxBytes / 2) });
+  return true;
+}
+
+const CHUNK = 64 * 1024;
+
+/**
+ * Every line of the file, in order, as bytes (without the newline), read through a 64 KiB buffer:
+ * memory is one chunk plus the longest line, whatever the file's size. A missing or unsafe file
+ * has no lines.
+ */
+export function* historyLines(path: string): Generator<Buffer> {
+  let fd: number;
   try {
-    text = readTextSafe(path) ?? "";
+    fd = openSafe(path, O_READ);
   } catch {
-    return [];
+    return;
   }
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let carry: Buffer | null = null;
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      const chunk: Buffer = carry ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
+      let from = 0;
+      for (let nl = chunk.indexOf(10, from); nl !== -1; nl = chunk.indexOf(10, from)) {
+        if (nl > from) yield chunk.subarray(from, nl);
+        from = nl + 1;
+      }
+      // What is left is copied: the buffer is reused by the next read.
+      carry = from < chunk.length ? Buffer.from(chunk.subarray(from)) : null;
+    }
+    if (carry?.length) yield carry;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Lines are written with `id` as the first key: this prefix finds one id's lines without parsing the others. */
+const idPrefix = (id: string) => Buffer.from(`{"id":${JSON.stringify(id)},`);
+
+function parseLine(line: Buffer): HistoryEntry | null {
+  try {
+    const e = JSON.parse(line.toString("utf8")) as HistoryEntry;
+    return typeof e?.id === "string" && typeof e.pgid === "number" ? e : null;
+  } catch {
+    return null;
+  }
+}
+
+const runKey = (e: HistoryEntry) => `${e.id}\0${e.pgid}\0${e.leaderStart}\0${e.startedAt}`;
+
+/**
+ * Well-formed entries, oldest first, each run once (same id, pgid and start); with `id`, only
+ * that agent's (other lines are skipped unparsed). Streamed: the file is never read whole.
+ */
+export function readHistory(path: string, id?: string): HistoryEntry[] {
+  const prefix = id === undefined ? null : idPrefix(id);
   const seen = new Set<string>();
   const out: HistoryEntry[] = [];
-  for (const line of text.split("\n")) {
-    if (!line) continue;
-    let e: HistoryEntry;
-    try {
-      e = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if (typeof e?.id !== "string" || typeof e.pgid !== "number") continue;
-    const key = `${e.id}\0${e.pgid}\0${e.leaderStart}\0${e.startedAt}`;
+  for (const line of historyLines(path)) {
+    if (prefix && !(line.length > prefix.length && line.subarray(0, prefix.length).equals(prefix))) continue;
+    const e = parseLine(line);
+    if (!e || (id !== undefined && e.id !== id)) continue;
+    const key = runKey(e);
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(e);
   }
   return out;
+}
+
+/** The last recorded run of `id`, or undefined. */
+export const lastRun = (path: string, id: string): HistoryEntry | undefined => readHistory(path, id).at(-1);
+
+/** Whether history has any run of `id` (stops at the first). */
+export function hasRun(path: string, id: string): boolean {
+  const prefix = idPrefix(id);
+  for (const line of historyLines(path)) {
+    if (line.length > prefix.length && line.subarray(0, prefix.length).equals(prefix) && parseLine(line)?.id === id) return true;
+  }
+  return false;
+}
+
+/**
+ * Rewrites history keeping, of each id, its last `runsPerId` runs, and of those only the newest
+ * lines that fit in `keepBytes`; duplicates and garbage lines go. Two streaming passes (one that
+ * parses and decides, keeping a few numbers per line; one that copies the kept lines unparsed)
+ * into a fresh temp file, then rename(2): readers see the old file or the new one. The caller
+ * holds the state lock (nobody appends meanwhile). On a write error (a full disk) the temp file
+ * is removed and history stays as it was.
+ */
+export function compactHistory(path: string, opts: { runsPerId: number; keepBytes: number }): void {
+  // Ids by number, and per line: its run's number within its id (-1: dropped) and its id's number.
+  const ids = new Map<string, number>();
+  const runs: number[] = [];
+  const seen = new Set<string>();
+  const runOf: number[] = [];
+  const idOf: number[] = [];
+  const sizes: number[] = [];
+  for (const line of historyLines(path)) {
+    const e = parseLine(line);
+    sizes.push(line.length + 1);
+    const key = e ? runKey(e) : "";
+    if (!e || seen.has(key)) {
+      runOf.push(-1);
+      idOf.push(-1);
+    } else {
+      seen.add(key);
+      let k = ids.get(e.id);
+      if (k === undefined) ids.set(e.id, (k = runs.push(0) - 1));
+      runOf.push(runs[k]!++);
+      idOf.push(k);
+    }
+    // Parsing leaves garbage faster than the collector runs on its own: keep memory flat.
+    if (sizes.length % 32768 === 0) Bun.gc(false);
+  }
+  seen.clear();
+  const kept = runOf.map((n, i) => n >= 0 && n >= runs[idOf[i]!]! - opts.runsPerId);
+  let total = 0;
+  kept.forEach((k, i) => (total += k ? sizes[i]! : 0));
+  // The oldest kept lines go first while over keepBytes.
+  for (let i = 0; total > opts.keepBytes && i < kept.length; i++) {
+    if (kept[i]) {
+      kept[i] = false;
+      total -= sizes[i]!;
+    }
+  }
+  const tmp = join(dirname(path), tempName(basename(path)));
+  try {
+    const fd = openSafe(tmp, O_CREATE_NEW);
+    try {
+      let out = Buffer.allocUnsafe(CHUNK);
+      let used = 0;
+      const flush = () => {
+        writeAll(fd, out.subarray(0, used));
+        used = 0;
+      };
+      let i = 0;
+      for (const line of historyLines(path)) {
+        if (!kept[i++]) continue;
+        if (used + line.length + 1 > out.length) flush();
+        if (line.length + 1 > out.length) out = Buffer.allocUnsafe(line.length + 1);
+        used += line.copy(out, used);
+        out[used++] = 10;
+      }
+      flush();
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw e;
+  }
 }
 
 /** How much of the end of history `countEndedSince` reads: a few hundred recent runs. */

@@ -1,6 +1,6 @@
 import { fsError, KraalError, UnknownAgentError, WRITE_ERRNOS } from "../base/errors.ts";
 import type { StopSignalName } from "../base/exit-status.ts";
-import { readHistory } from "./history.ts";
+import { hasRun } from "./history.ts";
 import { encodeId } from "../handle/id.ts";
 import { type Entry, inspect } from "../handle/inspect.ts";
 import { readExitRecord } from "../handle/exit-record.ts";
@@ -122,7 +122,7 @@ async function stopLocked(l: Layout, id: string, name: string, opts: StopOptions
     ...(unrecorded.why ? { unrecorded: unrecorded.why } : {}),
   });
   if (e.read.kind === "missing") {
-    if (readHistory(l.history).some((h) => h.id === id)) return report("already exited");
+    if (hasRun(l.history, id)) return report("already exited");
     throw new UnknownAgentError(id);
   }
   if (v.state === "corrupt") refuse(id, `its handle is corrupt (${v.reason})`, "move it aside with: kraal sweep");

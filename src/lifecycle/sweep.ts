@@ -1,6 +1,7 @@
 import { lstatSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import type { HistoryEntry } from "./history.ts";
+import { compactIfLarge, HISTORY_MAX_BYTES, type HistoryEntry } from "./history.ts";
+import { lstatOrNull } from "../sys/safe-fs.ts";
 import { fsError, WRITE_ERRNOS } from "../base/errors.ts";
 import { type Entry, inspect, isTempName, listExitNames, listNames, probesFor } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
@@ -72,7 +73,9 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
     return report;
   }
   const quarantine = opts.quarantine && report.corrupt.length > 0;
-  if (toRetire.length === 0 && !quarantine) return report;
+  // A history over its cap (one written before caps existed, or grown by appends that failed to compact) is compacted under the lock.
+  const compact = (lstatOrNull(l.history)?.size ?? 0) > HISTORY_MAX_BYTES;
+  if (toRetire.length === 0 && !quarantine && !compact) return report;
   let lock: Awaited<ReturnType<typeof acquireLock>> | undefined;
   const done = new Set<Entry>();
   try {
@@ -85,6 +88,7 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
         report.retired.push({ id: e.id!, state: history.state, reason: history.reason });
       }
     }
+    if (compact) compactIfLarge(l.history);
     if (quarantine) {
       mkdirSync(l.quarantine, { recursive: true, mode: 0o700 });
       const stamp = new Date(now).toISOString().replace(/[:.]/g, "-");

@@ -1,6 +1,6 @@
 import { KraalError, UnknownAgentError } from "../base/errors.ts";
 import type { ExitStatus } from "../base/exit-status.ts";
-import { readHistory } from "./history.ts";
+import { lastRun as lastRecorded } from "./history.ts";
 import { inspect } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
 import { endOf, endOrphan, isRetirable, retire } from "./retire.ts";
@@ -12,7 +12,7 @@ const MAX_POLL_MS = 25;
 const KILLER_RECORD_MS = 3000;
 
 function lastRun(l: Layout, id: string): ExitStatus | null {
-  const h = readHistory(l.history).filter((e) => e.id === id).at(-1);
+  const h = lastRecorded(l.history, id);
   return h ? { exitCode: h.exitCode, signal: h.signal } : null;
 }
 

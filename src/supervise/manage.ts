@@ -1,5 +1,5 @@
 import { KraalError, UnknownAgentError } from "../base/errors.ts";
-import { readHistory } from "../lifecycle/history.ts";
+import { lastRun } from "../lifecycle/history.ts";
 import { encodeId } from "../handle/id.ts";
 import { inspect } from "../handle/inspect.ts";
 import type { Layout } from "../handle/state.ts";
@@ -77,7 +77,7 @@ export async function stopAgents(l: Layout, ids: string[], opts: StopRequest): P
  */
 function cannotStart(l: Layout, id: string, verb: "start" | "restart"): KraalError {
   const e = inspect(l, encodeId(id));
-  const mode = e.verdict.handle?.mode ?? readHistory(l.history).findLast((h) => h.id === id)?.mode;
+  const mode = e.verdict.handle?.mode ?? lastRun(l.history, id)?.mode;
   if (e.read.kind === "missing" && mode === undefined) return new UnknownAgentError(id);
   if (mode === "up") return new KraalError("E_NOT_UP", `cannot ${verb} ${JSON.stringify(id)}: it is an agent of kraal up, and no kraal up is running here`, { hint: `start it with: kraal up ${id}`, facts: { id } });
   return new KraalError("E_NO_SPEC", `cannot ${verb} ${JSON.stringify(id)}: kraal has no record of how it was started (only kraal spawn keeps one)`, { hint: `start it again with: kraal spawn ${id} -- CMD`, facts: { id } });

@@ -3,7 +3,7 @@ import { encodeId } from "../handle/id.ts";
 import { inspect } from "../handle/inspect.ts";
 import type { Layout } from "../handle/state.ts";
 import { isLive } from "../handle/verdict.ts";
-import { readHistory } from "../lifecycle/history.ts";
+import { hasRun } from "../lifecycle/history.ts";
 import type { StopOptions, StopReport } from "../lifecycle/stop.ts";
 import { readWorktreeRecord, removeWorktree, type WorktreeRemoval } from "../lifecycle/worktree.ts";
 import { stopAgents } from "./manage.ts";
@@ -24,7 +24,7 @@ export async function removeAgentWorktree(l: Layout, id: string, opts: StopOptio
   const e = inspect(l, name);
   const w = readWorktreeRecord(l, name) ?? e.verdict.handle?.worktree ?? null;
   if (!w) {
-    if (e.read.kind === "missing" && !readHistory(l.history).some((h) => h.id === id)) throw new UnknownAgentError(id);
+    if (e.read.kind === "missing" && !hasRun(l.history, id)) throw new UnknownAgentError(id);
     throw new KraalError("E_NO_WORKTREE", `agent ${JSON.stringify(id)} has no worktree made by kraal`, { hint: `give it one with: kraal spawn ${id} --worktree -- CMD`, facts: { id } });
   }
   let stopped: StopReport["result"] | undefined;

@@ -6,7 +6,7 @@ import { followLog, logPath, printLog } from "../../lifecycle/logs.ts";
 import { writeBytes } from "../output.ts";
 import { checkedId, globalArgs, idArg, layoutFrom } from "./_shared.ts";
 import { inspect } from "../../handle/inspect.ts";
-import { readHistory } from "../../lifecycle/history.ts";
+import { hasRun } from "../../lifecycle/history.ts";
 
 export default defineCommand({
   meta: { name: "logs", description: "Print an agent's stdout+stderr; -f follows while it runs" },
@@ -30,7 +30,7 @@ export default defineCommand({
     // Streamed byte for byte through one 64 KiB buffer: constant memory, exact bytes.
     const at = printLog(path, writeBytes, lines);
     if (at === null) {
-      const known = inspect(l, name).read.kind !== "missing" || readHistory(l.history).some((h) => h.id === id);
+      const known = inspect(l, name).read.kind !== "missing" || hasRun(l.history, id);
       if (!known) throw new UnknownAgentError(id);
     }
     if (args.follow && !args.previous) await followLog(l, name, path, at, writeBytes);

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { printable } from "../../base/printable.ts";
 import { EXIT, fsError, KraalError } from "../../base/errors.ts";
-import { readHistory } from "../../lifecycle/history.ts";
+import { lastRun } from "../../lifecycle/history.ts";
 import { encodeId } from "../../handle/id.ts";
 import { inspect } from "../../handle/inspect.ts";
 import { writeJson, writeOut } from "../output.ts";
@@ -27,7 +27,7 @@ export async function statusRow(l: Layout, id: string): Promise<AgentRow | null>
   const e = inspect(l, encodeId(id));
   const row = withSupervisor(e.read.kind === "missing" ? [] : [rowOfEntry(e)], readSupervisor(l)).find((r) => r.id === id);
   if (row) return row;
-  const past = readHistory(l.history).filter((h) => h.id === id).at(-1);
+  const past = lastRun(l.history, id);
   return past ? rowOfHistory(past) : null;
 }
 

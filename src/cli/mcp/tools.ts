@@ -10,7 +10,7 @@ import { parseStopSignal, type StopSignalName, toShellStatus } from "../../base/
 import { encodeId, validateId } from "../../handle/id.ts";
 import { inspect } from "../../handle/inspect.ts";
 import type { Layout } from "../../handle/state.ts";
-import { readHistory } from "../../lifecycle/history.ts";
+import { hasRun } from "../../lifecycle/history.ts";
 import { MAX_WINDOW_BYTES, readLogWindow } from "../../lifecycle/log-window.ts";
 import { logPath } from "../../lifecycle/logs.ts";
 import { agentEnv, spawnAgent } from "../../lifecycle/spawner.ts";
@@ -234,7 +234,7 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
       const name = encodeId(a.id);
       const w = readLogWindow(logPath(l, name, a.previous), { lines: a.lines, offset: a.offset, maxBytes: a.max_bytes ?? DEFAULT_LOG_BYTES });
       if (!w) {
-        const known = inspect(l, name).read.kind !== "missing" || readHistory(l.history).some((h) => h.id === a.id);
+        const known = inspect(l, name).read.kind !== "missing" || hasRun(l.history, a.id);
         if (!known) throw new UnknownAgentError(a.id);
       }
       const out = { id: a.id, text: w?.text ?? "", offset: w?.offset ?? 0, next_offset: w?.nextOffset ?? 0, size: w?.size ?? 0, truncated: w?.truncated ?? false };
