@@ -46,9 +46,9 @@ function wholeRun(cmd: string[], env?: Record<string, string>): number {
 const INIT = `${JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "1" } } })}\n`;
 
 /** A line-oriented JSON-RPC peer on a spawned `kraal mcp`. */
-function server(env: Record<string, string>) {
+function server(env: Record<string, string>, cmd: string[] = [BIN, "mcp"]) {
   const t0 = performance.now();
-  const p = Bun.spawn([BIN, "mcp"], { env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const p = Bun.spawn(cmd, { env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
   const reader = p.stdout.getReader();
   let buf = "";
   const next = async (): Promise<any> => {
@@ -69,8 +69,8 @@ function server(env: Record<string, string>) {
   return { p, t0, next, send, close: async () => (p.stdin.end(), await p.exited) };
 }
 
-async function initializeOnce(env: Record<string, string>): Promise<number> {
-  const s = server(env);
+async function initializeOnce(env: Record<string, string>, cmd?: string[]): Promise<number> {
+  const s = server(env, cmd);
   s.send(INIT);
   await s.next();
   const ms = performance.now() - s.t0;
@@ -93,6 +93,15 @@ export async function benchMcp(opts: { runs?: number; before?: string } = {}): P
       floor.push(wholeRun([hello]));
     }
     rows.push({ what: "kraal mcp: initialize round trip", ms: median(init), floor: "hello world", floorMs: median(floor), target: 1.5 });
+    // Informative: the SDK's own start-up, without kraal (a server with no tools, compiled alike).
+    const sdk = await compileLikeKraal(join(ROOT, "scripts/bench-floors/mcp-sdk.ts"), join(ROOT, ".cache/bench/mcp-sdk"));
+    const sdkInit: number[] = [];
+    const kraalInit: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      kraalInit.push(await initializeOnce(env));
+      sdkInit.push(await initializeOnce(env, [sdk]));
+    }
+    rows.push({ what: "kraal mcp: initialize round trip", ms: median(kraalInit), floor: "the SDK alone (no tools)", floorMs: median(sdkInit), target: 1.5 });
 
     for (let i = 0; i < 100; i++) Bun.spawnSync([BIN, "spawn", `a${i}`, "--", "sleep", "600"], { env });
     const s = server(env);

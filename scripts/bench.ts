@@ -6,7 +6,7 @@
  * tables into BENCHMARKS.md. Timings are medians of whole-process wall time, each kraal command
  * interleaved with its floor (A, B, A, B, ...) so the machine's drift lands on both sides.
  *
- *   bun scripts/bench.ts [--quick] [--only version,run,cycle,ps,up,tier,kill,sweep,breakdown]
+ *   bun scripts/bench.ts [--quick] [--only version,run,cycle,ps,up,tier,kill,mcp,sweep,breakdown]
  *
  * Needs (Debian/Ubuntu): `apt-get install tini` (a prompt reaper for the spawn+kill cycle) and
  * start-stop-daemon (package dpkg, present on any Debian). Rows whose tool is missing are skipped
@@ -405,6 +405,12 @@ try {
       }),
     );
     other({ what: "kill, TERM-ignoring agent (grace 300 ms)", ms: killIgn, note: `${survivorsIgn} survivors` });
+  }
+
+  if (want("mcp")) {
+    // Issue #11: kraal mcp's start-up and list_agents (scripts/bench-mcp.ts measures both sides).
+    const { benchMcp } = await import("./bench-mcp.ts");
+    for (const r of await benchMcp({ runs: quick ? 5 : RUNS })) report({ what: r.what, ms: r.ms, floor: r.floor, floorMs: r.floorMs, target: r.target });
   }
 
   if (want("sweep")) {
