@@ -29,7 +29,7 @@ function exitText(r: AgentRow): string {
 /** Ids longer than this are cut in the table when it must fit a terminal (`--json` has them whole). */
 const ID_WIDTH = 32;
 /** The command column keeps at least this much when the other columns are wide. */
-const MIN_COMMAND_WIDTH = 20;
+const MIN_COMMAND_WIDTH = 16;
 
 /** The width the table must fit: the terminal's when stdout is one, else `$COLUMNS` if set, else none. */
 export function outputWidth(): number {
