@@ -32,6 +32,7 @@ const COMMANDS: Record<string, () => Promise<{ default: import("citty").CommandD
   down: () => import("./commands/down.ts"),
   worktree: () => import("./commands/worktree.ts"),
   mcp: () => import("./commands/mcp.ts"),
+  doctor: () => import("./commands/doctor.ts"),
 };
 
 const argv = process.argv.slice(2);

@@ -20,6 +20,7 @@ export const SYNOPSIS: Record<string, { usage: string; summary: string }> = {
   up: { usage: "up [-f FILE] [--timestamps] [--can-die NAME]... [--port N] [AGENT...]", summary: "start kraal.toml's (or a Procfile's) agents and supervise them" },
   down: { usage: "down [--timeout DURATION]", summary: "stop a running kraal up from another shell" },
   mcp: { usage: "mcp [--kill-on-exit]", summary: "an MCP server on stdio: tools to spawn, list, wait for and kill agents" },
+  doctor: { usage: "doctor [--json]", summary: "which containment tier agents get here (cgroup or group), and why" },
   worktree: { usage: "worktree rm ID [--force] [--delete-branch] [--grace 300ms]", summary: "stop the agent, then remove its git worktree if nothing would be lost" },
 };
 

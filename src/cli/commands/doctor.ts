@@ -1,0 +1,32 @@
+import { defineCommand } from "citty";
+import { detectContainment } from "../../sys/cgroup.ts";
+import { writeJson, writeOut } from "../output.ts";
+import { jsonArg } from "./_shared.ts";
+
+/** What each tier guarantees, in one line each (the README's tiers section says more). */
+const GUARANTEE = {
+  cgroup: "every process an agent starts stays in its cgroup, setsid() or not: kill ends them all (cgroup.kill)",
+  group: "an agent's process group is ended; a process that leaves it (setsid, tmux, ssh-agent, daemons) survives kill",
+};
+
+export default defineCommand({
+  meta: { name: "doctor", description: "Explain which containment tier agents get here (cgroup or group), what each check found, and the fix for each that failed" },
+  args: { ...jsonArg },
+  run({ args }) {
+    const c = detectContainment();
+    if (args.json) {
+      writeJson(c);
+      return;
+    }
+    const why = c.requested === "group" ? " (KRAAL_TIER=group)" : "";
+    writeOut(`tier: ${c.tier}${why}${c.base ? `, agent cgroups in ${c.base}` : ""}\n  ${GUARANTEE[c.tier]}\n\n`);
+    for (const k of c.checks) {
+      writeOut(`${k.ok ? "ok  " : "FAIL"} ${k.what}: ${k.detail}\n`);
+      if (!k.ok && k.fix) writeOut(`     fix: ${k.fix}\n`);
+    }
+    if (c.requested === "cgroup" && c.tier !== "cgroup") {
+      writeOut("\nKRAAL_TIER=cgroup is set, so spawn and run refuse to start agents until the failed check is fixed.\n");
+      process.exitCode = 1;
+    }
+  },
+});

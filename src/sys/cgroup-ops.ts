@@ -1,0 +1,131 @@
+// Layer sys/: the few operations kraal does on one cgroup v2 directory: make it, prove it is the
+// one recorded (its inode), read `populated`, list members, freeze, kill, remove.
+import { closeSync, constants, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+/** A cgroup kraal made: its path and the inode of its directory (a recreated one has another). */
+export interface CgroupRef {
+  path: string;
+  ino: number;
+}
+
+/** What a recorded cgroup is now: still ours with members, ours and empty, or gone / replaced. */
+export type CgroupProbe = "populated" | "empty" | "gone";
+
+/**
+ * Makes `base/name` (and `base` itself when missing: one level, never a chain). Throws EEXIST
+ * when it exists: the caller decides whether the old one is removable.
+ */
+export function makeCgroup(base: string, name: string): CgroupRef {
+  try {
+    mkdirSync(base);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
+  const path = join(base, name);
+  mkdirSync(path);
+  return { path, ino: lstatSync(path).ino };
+}
+
+/** True while `ref.path` is the very directory recorded (same inode, still a directory). */
+export function isSameCgroup(ref: CgroupRef): boolean {
+  const st = lstatSync(ref.path, { throwIfNoEntry: false });
+  return st !== undefined && st.isDirectory() && st.ino === ref.ino;
+}
+
+/** `populated` and `frozen` from cgroup.events (zombies do not count as members); null when unreadable. */
+export function readEvents(path: string): { populated: boolean; frozen: boolean } | null {
+  let text: string;
+  try {
+    text = readFileSync(join(path, "cgroup.events"), "latin1");
+  } catch {
+    return null;
+  }
+  return { populated: /^populated 1$/m.test(text), frozen: /^frozen 1$/m.test(text) };
+}
+
+/**
+ * Liveness of a recorded cgroup. The inode is checked before and after reading events, so a
+ * cgroup removed and recreated under the same name in between is never taken for ours.
+ */
+export function probeCgroup(ref: CgroupRef): CgroupProbe {
+  if (!isSameCgroup(ref)) return "gone";
+  const ev = readEvents(ref.path);
+  if (!ev || !isSameCgroup(ref)) return "gone";
+  return ev.populated ? "populated" : "empty";
+}
+
+/** The pids in the cgroup itself (not its children): a targeted read of its cgroup.procs. */
+export function cgroupMembers(path: string): number[] {
+  try {
+    return readFileSync(join(path, "cgroup.procs"), "latin1").split("\n").filter(Boolean).map(Number).filter((n) => Number.isSafeInteger(n) && n > 0);
+  } catch {
+    return [];
+  }
+}
+
+/** Every member of the cgroup and of its descendants (a nested kraal's agents), depth first. */
+export function cgroupTreeMembers(path: string): number[] {
+  return [...subCgroups(path).flatMap(cgroupTreeMembers), ...cgroupMembers(path)];
+}
+
+function subCgroups(path: string): string[] {
+  try {
+    return readdirSync(path, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(path, String(d.name)));
+  } catch {
+    return [];
+  }
+}
+
+/** One write(2) to a cgroup control file, opened write-only (never created, never truncated). */
+function write(path: string, value: string): void {
+  const fd = openSync(path, constants.O_WRONLY);
+  try {
+    writeSync(fd, value);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Freezes (true) or thaws (false) the cgroup and all below it. Returns false when it cannot. */
+export function setFrozen(path: string, frozen: boolean): boolean {
+  try {
+    write(join(path, "cgroup.freeze"), frozen ? "1" : "0");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILLs every process in the cgroup and below, at once (cgroup.kill, Linux 5.14+). */
+export function killCgroup(path: string): boolean {
+  try {
+    write(join(path, "cgroup.kill"), "1");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes an unpopulated cgroup, its (empty) child cgroups first. True when it is gone; false when
+ * it still has members (EBUSY) or cannot be removed. Call only on a cgroup proven ours.
+ */
+export function removeCgroup(path: string): boolean {
+  for (const sub of subCgroups(path)) removeCgroup(sub);
+  try {
+    rmdirSync(path);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ENOENT";
+  }
+}
+
+/** Names of the cgroups directly in `base` (a listing of cgroupfs, never of /proc). */
+export function listCgroups(base: string): string[] {
+  try {
+    return readdirSync(base, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => String(d.name));
+  } catch {
+    return [];
+  }
+}
