@@ -6,6 +6,8 @@ import { groupUsage } from "../lifecycle/usage.ts";
 import type { HistoryEntry } from "../lifecycle/history.ts";
 import type { SupervisorRecord } from "../supervise/supervisor.ts";
 import type { AgentState } from "../handle/verdict.ts";
+import { tierOf } from "../handle/handle.ts";
+import type { Tier } from "../sys/cgroup.ts";
 
 /**
  * One agent as `ps --json` and `status --json` print it. A stable scripting interface:
@@ -25,6 +27,8 @@ export interface AgentRow {
   reason: string;
   /** Set for rows from history. */
   history?: true;
+  /** The containment of an agent with a handle: "cgroup" (escape-proof) or "group" (see kraal doctor). */
+  tier?: Tier;
   /** Restarts so far, for agents supervised by `kraal up`. */
   restarts?: number;
   /** `ps --json` and `status --json`, running agents: the group's leader (the wrapper). */
@@ -72,6 +76,7 @@ export function rowOfEntry(e: Entry): AgentRow {
     exitCode: v.exit?.exitCode ?? null,
     signal: v.exit?.signal ?? null,
     reason: v.reason,
+    ...(h ? { tier: tierOf(h) } : {}),
     ...(h?.worktree ? { worktree: h.worktree.path, branch: h.worktree.branch } : {}),
   };
 }

@@ -2,6 +2,8 @@
 // exit records, the verdict, the state lock and layout. Imports base/ and sys/; never signals.
 import { constants, lstatSync, readFileSync } from "node:fs";
 import { PID_LIMIT } from "./probes.ts";
+import type { CgroupRef } from "../sys/cgroup-ops.ts";
+import type { Tier } from "../sys/cgroup.ts";
 
 /** Version of the on-disk handle record; readers reject versions they do not know. */
 export const HANDLE_VERSION = 1;
@@ -37,7 +39,14 @@ export interface Handle {
   restarts?: number;
   /** The git worktree kraal made for it (`spawn --worktree`); its cwd is `path`. */
   worktree?: { path: string; branch: string; repo: string };
+  /** Its containment: "cgroup" (in `cgroup`) or "group" (absent in handles written before tiers). */
+  tier?: Tier;
+  /** The cgroup it was started in (cgroup tier): path and the inode of that directory. */
+  cgroup?: CgroupRef;
 }
+
+/** The tier of a handle; handles written before tiers existed are of the group tier. */
+export const tierOf = (h: Pick<Handle, "tier" | "cgroup">): Tier => (h.tier === "cgroup" && h.cgroup ? "cgroup" : "group");
 
 /** What a file in pids/ turned out to be. `file` is what lstat said, for "rewritten since?" checks. */
 export type HandleRead =
@@ -88,6 +97,10 @@ export function parseHandle(text: string): { handle: Handle } | { legacy: number
   if (typeof o.mode !== "string") return bad("mode");
   const w = o.worktree as Record<string, unknown> | undefined;
   if (w !== undefined && (typeof w !== "object" || w === null || typeof w.path !== "string" || typeof w.branch !== "string" || typeof w.repo !== "string")) return bad("worktree");
+  if (o.tier !== undefined && o.tier !== "group" && o.tier !== "cgroup") return bad("tier");
+  const c = o.cgroup as Record<string, unknown> | undefined;
+  if (c !== undefined && (typeof c !== "object" || c === null || typeof c.path !== "string" || !c.path.startsWith("/") || c.path.split("/").includes("..") || !Number.isSafeInteger(c.ino))) return bad("cgroup");
+  if (o.tier === "cgroup" && c === undefined) return bad("cgroup");
   return { handle: o as unknown as Handle };
 }
 

@@ -5,6 +5,7 @@ import { type HandleRead, readHandle } from "./handle.ts";
 import { decodeId } from "./id.ts";
 import { currentIdentity, ownPgid, probeGroup, readStat } from "./probes.ts";
 import type { Layout } from "./state.ts";
+import { probeCgroup } from "../sys/cgroup-ops.ts";
 import { classify, type Verdict, type VerdictProbes } from "./verdict.ts";
 
 /** One entry of pids/ with what it is and what state its agent is in. */
@@ -29,6 +30,7 @@ export function probesFor(l: Layout, name: string, exitNames?: Set<string>): Ver
     readStat,
     probeGroup,
     ownPgid: ownPgid(),
+    probeCgroup,
     readExit: (pgid) => (exitNames && !exitNames.has(name) ? null : readExitRecord(join(l.exits, name), pgid)),
   };
 }

@@ -1,6 +1,8 @@
 import type { ExitRecord } from "./exit-record.ts";
 import type { Handle, HandleRead } from "./handle.ts";
 import type { GroupProbe, Identity, ProcStat } from "./probes.ts";
+import type { CgroupProbe, CgroupRef } from "../sys/cgroup-ops.ts";
+import { tierOf } from "./handle.ts";
 
 /** The states of a handle in pids/. */
 export type HandleState = "running" | "exited" | "stale" | "foreign" | "unverified" | "corrupt";
@@ -27,6 +29,11 @@ export interface Verdict {
   orphaned?: true;
   /** The group is the one the inspecting kraal itself runs in: never signaled, never a failure. */
   self?: true;
+  /**
+   * Cgroup tier: the agent and its wrapper have ended, but processes remain in its cgroup (the
+   * very one recorded: same inode), so they are provably its leftovers, to be ended.
+   */
+  leftovers?: true;
 }
 
 /** What classify needs from the machine; real implementations in probes.ts and exit-record.ts. */
@@ -37,6 +44,8 @@ export interface VerdictProbes {
   readExit(pgid: number): ExitRecord | null;
   /** The inspecting process's own group (kraal run inside an agent); never probed or signaled. */
   ownPgid?: number;
+  /** Is the recorded cgroup (cgroup tier) still ours, and populated? */
+  probeCgroup?(ref: CgroupRef): CgroupProbe;
 }
 
 /** Why a handle on the caller's own group is shown but never signaled. */
@@ -101,6 +110,7 @@ export function classify(read: HandleRead, p: VerdictProbes): Verdict {
   // We are a member, so the group exists; kill(2) on it would hit this very process.
   if (h.pgid === p.ownPgid) return { state: "running", reason: SELF_REASON, ours: false, handle: h, self: true };
   const exit = p.readExit(h.pgid) ?? undefined;
+  if (tierOf(h) === "cgroup" && p.probeCgroup) return classifyCgroup(h, leader, exit, p.probeCgroup);
   // kill(-pgid, 0) fails with EPERM only when no member is ours to signal: shown as foreign, never "ours".
   const group = p.probeGroup(h.pgid);
   if (group === "eperm") return { state: "foreign", reason: "group belongs to another user (EPERM)", ours: false, handle: h };
@@ -114,6 +124,25 @@ export function classify(read: HandleRead, p: VerdictProbes): Verdict {
       : { state: "running", reason: "", ours: true, handle: h };
   }
   if (leader === "gone" && group === "alive" && !exit) return { state: "running", reason: "leader gone, group alive", ours: true, handle: h };
+  return { state: "exited", reason: exit ? "exit record" : `leader ${leader}`, ours: false, handle: h, exit };
+}
+
+/**
+ * The cgroup tier: the cgroup's `populated` (zombies do not count) is the liveness of everything
+ * the agent started, wherever in the process tree or in which session it is. While the wrapper
+ * runs, the agent runs; once it is gone, members left in the recorded cgroup are ours to end.
+ */
+function classifyCgroup(h: Handle, leader: Leader, exit: ExitRecord | undefined, probe: (ref: CgroupRef) => CgroupProbe): Verdict {
+  if (leader === "alive") {
+    return exit
+      ? { state: "exited", reason: "cleaning up its cgroup", ours: true, handle: h, exit }
+      : { state: "running", reason: "", ours: true, handle: h };
+  }
+  if (probe(h.cgroup!) === "populated") {
+    if (exit) return { state: "exited", reason: "leftovers in its cgroup", ours: true, handle: h, exit, leftovers: true };
+    if (RECORDS_ITS_END(h)) return { state: "running", reason: WRAPPER_KILLED, ours: true, handle: h, orphaned: true };
+    return { state: "running", reason: "leader gone, cgroup populated", ours: true, handle: h };
+  }
   return { state: "exited", reason: exit ? "exit record" : `leader ${leader}`, ours: false, handle: h, exit };
 }
 

@@ -1,7 +1,8 @@
 import { unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { ExitStatus } from "../base/exit-status.ts";
-import { unchangedSince } from "../handle/handle.ts";
+import { tierOf, unchangedSince } from "../handle/handle.ts";
+import { dropCgroup, endCgroup } from "./contain.ts";
 import { appendHistory, type HistoryEntry, historyEntry } from "./history.ts";
 import { type Entry, inspect } from "../handle/inspect.ts";
 import type { Layout } from "../handle/state.ts";
@@ -44,6 +45,9 @@ export function retire(l: Layout, items: { entry: Entry; history: HistoryEntry }
     try {
       unlinkSync(join(l.exits, entry.name));
     } catch {}
+    // Its cgroup goes with its handle (only when still the one recorded, and empty).
+    const h = entry.verdict.handle;
+    if (h?.cgroup) dropCgroup(h.cgroup);
   }
   return still.map((i) => i.entry);
 }
@@ -59,6 +63,11 @@ export function endOrphan(e: Entry): HistoryEntry | null {
   if (!e.verdict.orphaned || !h) return null;
   const leader = leaderOf(h, readStat);
   if (leader === "reused" || leader === "alive") return null;
+  if (tierOf(h) === "cgroup") {
+    // Everything it started is in its cgroup, the very one recorded (the verdict checked the inode).
+    if (!endCgroup(h.cgroup!)) return null;
+    return endOf(e, { exitCode: null, signal: "SIGKILL", reason: WRAPPER_KILLED, forced: true });
+  }
   let signaled = false;
   if (probeGroup(h.pgid) === "alive") {
     const r = realSignal(h.pgid, "SIGKILL");
@@ -69,6 +78,17 @@ export function endOrphan(e: Entry): HistoryEntry | null {
 }
 
 /**
+ * Ends the leftovers of a cgroup-tier agent that ended on its own (its exit record is written,
+ * its wrapper is gone, members remain in the recorded cgroup): cgroup.kill, confirmed. Returns
+ * the history line, or null when they did not die within the wait (kept for the next look).
+ */
+export function endLeftovers(e: Entry): HistoryEntry | null {
+  const h = e.verdict.handle;
+  if (!e.verdict.leftovers || !h?.cgroup) return null;
+  return endCgroup(h.cgroup) ? endOf(e, { reason: "exited" }) : null;
+}
+
+/**
  * With the state lock held: retires pids/<name> if its agent has ended (ending an orphaned one
  * first), and returns null when the id is free; otherwise returns the verdict that keeps it
  * taken (running, corrupt, ...).
@@ -76,8 +96,8 @@ export function endOrphan(e: Entry): HistoryEntry | null {
 export function retireIfEnded(l: Layout, name: string): Verdict | null {
   const e = inspect(l, name);
   if (e.read.kind === "missing") return null;
-  if (e.verdict.orphaned) {
-    const history = endOrphan(e);
+  if (e.verdict.orphaned || e.verdict.leftovers) {
+    const history = e.verdict.orphaned ? endOrphan(e) : endLeftovers(e);
     if (!history) return e.verdict;
     retire(l, [{ entry: e, history }]);
     return null;

@@ -14,6 +14,8 @@ import { ensureLayout, type Layout } from "../handle/state.ts";
 import { createFresh, lstatOrNull, O_APPEND, openSafe } from "../sys/safe-fs.ts";
 import { DEFAULT_GRACE_MS } from "./terminate.ts";
 import { graceSeconds, WRAPPER_NAME, WRAPPER_SCRIPT } from "./wrapper.ts";
+import { dropCgroup, endCgroup, prepareCgroup } from "./contain.ts";
+import type { CgroupRef } from "../sys/cgroup-ops.ts";
 
 export interface SpawnRequest {
   id: string;
@@ -131,16 +133,24 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
     const exitFile = join(l.exits, name);
     let proc: ReturnType<typeof Bun.spawn>;
     let exitFd: number | null = null;
+    // Its cgroup (cgroup tier), made before the spawn: Bun.spawn's `cgroup` (CLONE_INTO_CGROUP)
+    // starts the wrapper inside it, so not one instruction of it or the agent runs outside.
+    let cgroup: CgroupRef | null = null;
     try {
+      cgroup = prepareCgroup(l.root, req.id);
       // The wrapper's exit record, made here and handed over as fd 6 (see wrapper.ts).
       exitFd = createFresh(exitFile);
-      proc = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, exitFile, graceSeconds(req.graceMs ?? DEFAULT_GRACE_MS), a ? "attached" : "detached", ...req.argv], {
+      proc = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, exitFile, graceSeconds(req.graceMs ?? DEFAULT_GRACE_MS), a ? "attached" : "detached", cgroup?.path ?? "", ...req.argv], {
         cwd: req.cwd,
         env: req.env,
         detached: true,
+        ...(cgroup ? { cgroup: cgroup.path } : {}),
         ...(a?.terminal ? { terminal: a.terminal } : {}),
         stdio: (a ? [a.stdin, a.stdout, a.stderr, "pipe", "pipe", "ignore", exitFd] : ["ignore", logFd!, logFd!, "pipe", "ignore", "ignore", exitFd]) as unknown as ["ignore", "pipe", "pipe", "pipe"],
       });
+    } catch (e) {
+      dropCgroup(cgroup ?? undefined);
+      throw e;
     } finally {
       if (logFd !== null) closeSync(logFd);
       if (exitFd !== null) closeSync(exitFd);
@@ -151,6 +161,10 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
       try {
         unlinkSync(exitFile);
       } catch {}
+      if (cgroup) {
+        endCgroup(cgroup);
+        dropCgroup(cgroup);
+      }
       throw new KraalError("E_SPAWN", `could not start ${JSON.stringify(req.id)}: ${why}${cause ? `: ${(cause as Error).message}` : ""}`, { facts: { id: req.id } });
     };
     const stat = readStat(proc.pid);
@@ -170,6 +184,7 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
       mode: req.mode ?? "spawn",
       ...(req.restarts ? { restarts: req.restarts } : {}),
       ...(req.worktree ? { worktree: req.worktree } : {}),
+      ...(cgroup ? { tier: "cgroup" as const, cgroup } : { tier: "group" as const }),
     };
     const text = serializeHandle(handle);
     if (Buffer.byteLength(text) > MAX_HANDLE_BYTES) abort(`its handle would be ${Buffer.byteLength(text)} bytes, more than a reader accepts (${MAX_HANDLE_BYTES})`);

@@ -13,6 +13,8 @@ import type { Layout } from "../handle/state.ts";
 import { CONFIRM_MS, type GroupCheck, realSignal, type TerminateResult, terminateGroup } from "./terminate.ts";
 import { lockHandleFile } from "../handle/handle-lock.ts";
 import { leaderOf, legacyAlive, SELF_REASON } from "../handle/verdict.ts";
+import { tierOf } from "../handle/handle.ts";
+import { terminateCgroup } from "./contain.ts";
 
 export interface StopOptions {
   graceMs: number;
@@ -137,13 +139,26 @@ async function stopLocked(l: Layout, id: string, name: string, opts: StopOptions
     refuse(id, "its handle is in the legacy format, with no proof of identity", `if you are sure pgid ${v.legacyPgid} is that agent: kraal kill --force ${id}`);
   }
   let r: TerminateResult | undefined;
-  if (v.ours || v.state === "unverified") {
+  const h = v.handle;
+  if (h && v.ours && tierOf(h) === "cgroup") {
+    const check = groupCheck(e);
+    r = await terminateCgroup(h.cgroup!, { graceMs: opts.graceMs, confirmMs: opts.confirmMs, signal: opts.signal }, {
+      // Only while its leader is provably the recorded one (the members get it through the freeze otherwise).
+      signalGroup: (sig) => {
+        if (check() === "alive") realSignal(h.pgid, sig);
+      },
+      now: () => performance.now(),
+      sleep: (ms) => Bun.sleep(ms),
+    });
+  } else if (v.ours || v.state === "unverified") {
     r = await terminateGroup(pgid!, { graceMs: opts.graceMs, confirmMs: opts.confirmMs, signal: opts.signal }, {
       check: groupCheck(e),
       signal: realSignal,
       now: () => performance.now(),
       sleep: (ms) => Bun.sleep(ms),
     });
+  }
+  if (r) {
     if (r.outcome === "denied") {
       throw new KraalError("E_DENIED", `the kernel refused to signal ${JSON.stringify(id)} (pgid ${pgid}): EPERM, its group now belongs to another user; its handle is kept`, {
         hint: "an agent that switched user (sudo, a setuid program) can only be stopped by that user or root",

@@ -5,8 +5,11 @@ import { lstatOrNull } from "../sys/safe-fs.ts";
 import { fsError, WRITE_ERRNOS } from "../base/errors.ts";
 import { type Entry, inspect, isTempName, listExitNames, listNames, probesFor } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
-import { endOf, endOrphan, isRetirable, retire } from "./retire.ts";
+import { endLeftovers, endOf, endOrphan, isRetirable, retire } from "./retire.ts";
 import type { Layout } from "../handle/state.ts";
+import { statePrefix } from "../sys/cgroup.ts";
+import { listCgroups, readEvents, removeCgroup } from "../sys/cgroup-ops.ts";
+import { containment } from "./contain.ts";
 
 /** A temp file older than this is an interrupted write, not one in progress. */
 export const TEMP_FILE_MAX_AGE_MS = 60_000;
@@ -22,8 +25,14 @@ export interface SweepReport {
   kept: Entry[];
   /** Why nothing could be retired or quarantined: the state directory cannot be written (read-only, permission, full). */
   unwritable?: string;
+  /**
+   * `kraal sweep` in the cgroup tier: cgroups of this state directory that no handle records.
+   * Empty ones (a crash between making one and spawning into it) are removed; populated ones are
+   * only reported, never killed: nothing proves whose processes they hold.
+   */
+  strayCgroups?: { path: string; populated: boolean; removed?: true }[];
   /** Orphaned agents (their wrapper died without an exit record) ended with SIGKILL (dry run: to be ended). */
-  ended: { id: string; pgid: number }[];
+  ended: { id: string; pgid: number; leftovers?: true }[];
 }
 
 /**
@@ -61,6 +70,13 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
         report.ended.push({ id: e.id!, pgid: e.verdict.handle!.pgid });
         toRetire.push({ entry: e, history });
       } else report.kept.push(e);
+    } else if (e.verdict.leftovers) {
+      // A detached agent that ended on its own left members in its cgroup: end them (cgroup.kill).
+      const history = opts.dryRun ? endOf(e) : endLeftovers(e);
+      if (history) {
+        report.ended.push({ id: e.id!, pgid: e.verdict.handle!.pgid, leftovers: true });
+        toRetire.push({ entry: e, history });
+      } else report.kept.push(e);
     } else if (isRetirable(e.verdict)) {
       const history = endOf(e);
       if (history) toRetire.push({ entry: e, history });
@@ -75,7 +91,7 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
   const quarantine = opts.quarantine && report.corrupt.length > 0;
   // A history over its cap (one written before caps existed, or grown by appends that failed to compact) is compacted under the lock.
   const compact = (lstatOrNull(l.history)?.size ?? 0) > HISTORY_MAX_BYTES;
-  if (toRetire.length === 0 && !quarantine && !compact) return report;
+  if (toRetire.length === 0 && !quarantine && !compact && !opts.quarantine) return report;
   let lock: Awaited<ReturnType<typeof acquireLock>> | undefined;
   const done = new Set<Entry>();
   try {
@@ -89,6 +105,7 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
       }
     }
     if (compact) compactIfLarge(l.history);
+    if (opts.quarantine) report.strayCgroups = strayCgroups(l, names);
     if (quarantine) {
       mkdirSync(l.quarantine, { recursive: true, mode: 0o700 });
       const stamp = new Date(now).toISOString().replace(/[:.]/g, "-");
@@ -111,4 +128,30 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
     lock?.release();
   }
   return report;
+}
+
+/**
+ * The agent cgroups of this state directory (named with its prefix) in this process's base that no
+ * handle in pids/ records. Called with the state lock held, so no spawn is between making its
+ * cgroup and writing its handle. Empty ones are removed; populated ones are reported.
+ */
+function strayCgroups(l: Layout, names: string[]): { path: string; populated: boolean; removed?: true }[] {
+  const base = containment().base;
+  if (!base) return [];
+  const prefix = statePrefix(l.root);
+  const mine = listCgroups(base).filter((n) => n.startsWith(prefix));
+  if (mine.length === 0) return [];
+  const recorded = new Set<string>();
+  for (const name of names) {
+    const h = inspect(l, name).verdict.handle;
+    if (h?.cgroup) recorded.add(h.cgroup.path);
+  }
+  const out: { path: string; populated: boolean; removed?: true }[] = [];
+  for (const n of mine) {
+    const path = join(base, n);
+    if (recorded.has(path)) continue;
+    const populated = readEvents(path)?.populated ?? false;
+    out.push({ path, populated, ...(!populated && removeCgroup(path) ? { removed: true as const } : {}) });
+  }
+  return out;
 }

@@ -2,7 +2,12 @@
  * The POSIX sh wrapper every agent runs inside. It is started with setsid (so it leads a new
  * session and process group whose id is its pid) and is invoked as
  *
- *   sh -c WRAPPER kraal-wrapper EXIT_FILE GRACE_SECONDS MODE CMD [ARGS...]
+ *   sh -c WRAPPER kraal-wrapper EXIT_FILE GRACE_SECONDS MODE CGROUP CMD [ARGS...]
+ *
+ * CGROUP is the agent's cgroup directory in the cgroup tier (the wrapper was started inside it),
+ * empty in the group tier. Wherever the wrapper ends "the rest of the group" with KILL below, in
+ * the cgroup tier it first writes 1 to CGROUP/cgroup.kill, which also ends every member that left
+ * the group (setsid, daemons), and the wrapper itself.
  *
  * with the agent's argv passed through "$@", never glued into a shell string, and fd 6 open on
  * EXIT_FILE, which kraal created fresh (O_EXCL|O_NOFOLLOW) before starting it. The wrapper writes
@@ -30,9 +35,10 @@
  *   the safety net) blocks reading it; EOF means the supervisor died, and the watcher ends the
  *   whole group: TERM, GRACE_SECONDS, KILL. This is PDEATHSIG for a whole process tree.
  */
-export const WRAPPER_SCRIPT = `exitf=$1 grace=$2 mode=$3
-shift 3
+export const WRAPPER_SCRIPT = `exitf=$1 grace=$2 mode=$3 cg=$4
+shift 4
 exec 5>&2 2>/dev/null
+killall_() { [ -z "$cg" ] || echo 1 >"$cg/cgroup.kill"; kill -KILL 0; }
 stop=
 trap 'stop=1' TERM INT HUP QUIT USR1 USR2
 IFS= read -r go <&3 || exit 125
@@ -40,7 +46,7 @@ exec 3<&-
 [ "$go" = go ] || exit 125
 watcher=
 if [ "$mode" = attached ]; then
-  (trap '' TERM INT HUP QUIT USR1 USR2; while read -r _; do :; done; kill -TERM 0; sleep "$grace"; kill -KILL 0) <&4 6>&- &
+  (trap '' TERM INT HUP QUIT USR1 USR2; while read -r _; do :; done; kill -TERM 0; sleep "$grace"; killall_) <&4 6>&- &
   watcher=$!
   exec 4<&-
 fi
@@ -55,7 +61,7 @@ printf '%s %s\\n' "$$" "$st" >&6
 [ -z "$stop" ] || kill -KILL 0
 kill -TERM 0
 sleep "$grace"
-kill -KILL 0
+killall_
 `;
 
 /** argv[0] the wrapper shows in `ps`, so a person can tell wrappers from agents. */

@@ -12,6 +12,8 @@ import { retire } from "../lifecycle/retire.ts";
 import type { Started } from "../lifecycle/spawner.ts";
 import type { Layout } from "../handle/state.ts";
 import { realSignal, type TerminateResult, terminateGroup } from "../lifecycle/terminate.ts";
+import { signalMembersFrozen, terminateCgroup } from "../lifecycle/contain.ts";
+import { type CgroupRef, killCgroup, probeCgroup } from "../sys/cgroup-ops.ts";
 
 export type StopSignal = "SIGINT" | "SIGTERM" | "SIGHUP";
 
@@ -46,6 +48,8 @@ export class Attached {
 
   /** What `stop()` sends when not told otherwise (an agent's `stop_signal`). */
   private readonly stopSignal: StopSignalName;
+  /** Its cgroup, in the cgroup tier: every process it started, in its group or not. */
+  private readonly cgroup: CgroupRef | null;
 
   constructor(l: Layout, started: Started, graceMs: number, stopSignal: StopSignalName = "SIGTERM") {
     this.l = l;
@@ -54,6 +58,7 @@ export class Attached {
     this.stopSignal = stopSignal;
     this.id = started.handle.id;
     this.pgid = started.handle.pgid;
+    this.cgroup = started.handle.tier === "cgroup" ? (started.handle.cgroup ?? null) : null;
     this.done = this.finish();
   }
 
@@ -68,7 +73,18 @@ export class Attached {
     return probeGroup(this.pgid) === "alive";
   }
 
+  /** True while anything it started may still run: its group, and in the cgroup tier its populated cgroup. */
+  private held(): boolean {
+    const group = this.groupHeld();
+    return this.cgroup ? group || probeCgroup(this.cgroup) === "populated" : group;
+  }
+
   private send(sig: StopSignalName | "SIGKILL"): void {
+    // Cgroup tier: to every member, those that left the group too (frozen while signalled).
+    if (this.cgroup) {
+      if (sig === "SIGKILL" && probeCgroup(this.cgroup) === "populated") killCgroup(this.cgroup.path);
+      else if (probeCgroup(this.cgroup) === "populated" && signalMembersFrozen(this.cgroup, sig)) return;
+    }
     if (this.groupHeld()) {
       try {
         process.kill(-this.pgid, sig);
@@ -109,8 +125,15 @@ export class Attached {
     const record = readExitRecord(join(this.l.exits, encodeId(this.id)), this.pgid);
     const status: ExitStatus = proc.signalCode ? (record ?? { exitCode: null, signal: String(proc.signalCode) }) : fromShellStatus(code);
     let leftovers: TerminateResult | null = null;
-    const leaked = this.groupHeld() && !this.stopping;
-    if (this.groupHeld()) {
+    const leaked = this.held() && !this.stopping;
+    if (this.cgroup && probeCgroup(this.cgroup) === "populated") {
+      leftovers = await terminateCgroup(this.cgroup, { graceMs: this.stopping ? 0 : this.graceMs }, {
+        signalGroup: (sig) => this.send(sig),
+        now: () => performance.now(),
+        sleep: (ms) => Bun.sleep(ms),
+      });
+      reapGroup(this.pgid);
+    } else if (this.groupHeld()) {
       leftovers = await terminateGroup(this.pgid, { graceMs: this.stopping ? 0 : this.graceMs }, {
         check: () => (this.groupHeld() ? "alive" : "ended"),
         signal: realSignal,

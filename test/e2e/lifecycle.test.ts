@@ -175,7 +175,7 @@ describe("ps, status, logs", () => {
   });
 
   test("ps on a fresh directory prints only its header and creates nothing", () => {
-    expect(run("ps")).toMatchObject({ code: 0, stdout: "ID  STATE  PGID  STARTED  UPTIME  EXIT  COMMAND\n" });
+    expect(run("ps")).toMatchObject({ code: 0, stdout: "ID  STATE  PGID  TIER  STARTED  UPTIME  EXIT  COMMAND\n" });
     expect(run("ps", "--json")).toMatchObject({ code: 0, stdout: "[]\n" });
     expect(existsSync(t.layout.root)).toBe(false);
   });
@@ -185,7 +185,7 @@ describe("ps, status, logs", () => {
     run("wait", "quick");
     // Once its wrapper has finished clearing the group, the sweep moves it to history.
     const out = await waitUntil(() => (s => !s.includes("quick") && s)(run("ps").stdout), { what: "quick to be retired" });
-    expect(out).toBe("ID  STATE  PGID  STARTED  UPTIME  EXIT  COMMAND\n(1 agent finished in the last hour: kraal ps -a)\n");
+    expect(out).toBe("ID  STATE  PGID  TIER  STARTED  UPTIME  EXIT  COMMAND\n(1 agent finished in the last hour: kraal ps -a)\n");
     expect(run("ps", "-a").stdout).toContain("quick");
   });
 

@@ -39,7 +39,13 @@ describe("handle records", () => {
       [JSON.stringify({ ...sampleHandle(), uid: 1.5 }), "uid"],
       [JSON.stringify({ ...sampleHandle(), startedAt: "x" }), "startedAt"],
       [JSON.stringify({ ...sampleHandle(), mode: 3 }), "mode"],
+      [JSON.stringify({ ...sampleHandle(), tier: "pidns" }), "tier"],
+      [JSON.stringify({ ...sampleHandle(), tier: "cgroup" }), "cgroup"],
+      [JSON.stringify({ ...sampleHandle(), tier: "cgroup", cgroup: { path: "rel/x", ino: 3 } }), "cgroup"],
+      [JSON.stringify({ ...sampleHandle(), tier: "cgroup", cgroup: { path: "/a/../b", ino: 3 } }), "cgroup"],
+      [JSON.stringify({ ...sampleHandle(), tier: "cgroup", cgroup: { path: "/a/b", ino: "3" } }), "cgroup"],
     ];
+    expect(parseHandle(JSON.stringify({ ...sampleHandle(), tier: "cgroup", cgroup: { path: "/sys/fs/cgroup/kraal/k1", ino: 3 } }))).toHaveProperty("handle");
     for (const [text, why] of cases) {
       const r = parseHandle(text);
       expect("corrupt" in r ? r.corrupt : `parsed: ${text}`).toContain(why);

@@ -90,3 +90,35 @@ describe("verdicts: is this handle ours, and in what state?", () => {
     expect(classify({ kind: "corrupt", reason: "is a FIFO" }, probes())).toMatchObject({ state: "corrupt", reason: "is a FIFO", ours: false });
   });
 });
+
+describe("verdicts in the cgroup tier: populated is the liveness of everything the agent started", () => {
+  const cg = { tier: "cgroup" as const, cgroup: { path: "/sys/fs/cgroup/kraal/x", ino: 7 } };
+  const withCgroup = (o: Parameters<typeof probes>[0], cgroup: "populated" | "empty" | "gone"): VerdictProbes => ({ ...probes(o), probeCgroup: () => cgroup });
+  const zombie = { state: "Z", pgrp: 4242, startTicks: 1000 };
+
+  test("the wrapper alive: running, whatever the cgroup says", () => {
+    expect(classify(read(cg), withCgroup({}, "populated"))).toMatchObject({ state: "running", ours: true });
+  });
+
+  test("the agent ended on its own, members left in the very cgroup recorded: leftovers, ours, to be ended", () => {
+    for (const stat of [zombie, null]) {
+      expect(classify(read(cg), withCgroup({ stat, exit: exitRec, group: "gone" }, "populated"))).toMatchObject({ state: "exited", ours: true, leftovers: true });
+    }
+  });
+
+  test("the wrapper killed alone while the cgroup is populated: orphaned (spawn), or left to the supervisor (run, up)", () => {
+    expect(classify(read(cg), withCgroup({ stat: null, group: "gone" }, "populated"))).toMatchObject({ state: "running", ours: true, orphaned: true });
+    expect(classify(read({ ...cg, mode: "up" }), withCgroup({ stat: null, group: "gone" }, "populated")).orphaned).toBeUndefined();
+  });
+
+  test("an empty cgroup, or one recreated under the same name (another inode): exited, never ours, even if the pgid answers", () => {
+    for (const state of ["empty", "gone"] as const) {
+      expect(classify(read(cg), withCgroup({ stat: null, group: "alive" }, state))).toMatchObject({ state: "exited", ours: false });
+      expect(classify(read(cg), withCgroup({ stat: zombie, exit: exitRec, group: "alive" }, state))).toMatchObject({ state: "exited", ours: false });
+    }
+  });
+
+  test("a handle of the group tier (or from before tiers) is never judged by a cgroup", () => {
+    expect(classify(read({ tier: "group" }), withCgroup({ stat: null, group: "gone" }, "populated"))).toMatchObject({ state: "exited", ours: false });
+  });
+});

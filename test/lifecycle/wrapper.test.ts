@@ -10,7 +10,7 @@ afterEach(killTracked);
 
 function startWrapper(dir: string, argv: string[], mode: "detached" | "attached" = "detached") {
   const exitFd = createFresh(join(dir, "exit"));
-  const p = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, join(dir, "exit"), "0.200", mode, ...argv], {
+  const p = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, join(dir, "exit"), "0.200", mode, "", ...argv], {
     detached: true,
     stdio: ["ignore", "ignore", "ignore", "pipe", "pipe", "ignore", exitFd] as unknown as ["ignore", "ignore", "ignore", "pipe", "pipe"],
   });

@@ -46,7 +46,7 @@ export function outputWidth(): number {
 export function renderTable(rows: AgentRow[], now: number, color: boolean, width = Infinity): string {
   const restarts = rows.some((r) => r.restarts !== undefined);
   const branches = rows.some((r) => r.branch !== undefined);
-  const head = ["ID", "STATE", "PGID", "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), ...(branches ? ["BRANCH"] : []), "COMMAND"];
+  const head = ["ID", "STATE", "PGID", "TIER", "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), ...(branches ? ["BRANCH"] : []), "COMMAND"];
   const cells = rows.map((r) => {
     const started = r.startedAt ? Date.parse(r.startedAt) : null;
     const ended = r.endedAt ? Date.parse(r.endedAt) : null;
@@ -54,6 +54,7 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
       r.id,
       r.state + (r.reason && ((r.state !== "running" && r.state !== "exited" && r.state !== "failed") || r.reason === WRAPPER_KILLED) ? ` (${r.reason})` : ""),
       r.pgid === null ? "-" : String(r.pgid),
+      r.tier ?? "-",
       started ? new Date(started).toISOString().slice(0, 19).replace("T", " ") : "-",
       started && r.state === "running" ? formatDuration(now - started) : started && ended ? formatDuration(ended - started) : "-",
       exitText(r),
@@ -98,7 +99,7 @@ export async function listRows(l: Layout, all: boolean): Promise<AgentRow[]> {
 }
 
 export default defineCommand({
-  meta: { name: "ps", description: "List agents: id, state, pgid, started, uptime, exit, command" },
+  meta: { name: "ps", description: "List agents: id, state, pgid, containment tier (cgroup or group), started, uptime, exit, command" },
   args: {
     all: { type: "boolean", alias: "a", description: "Include finished agents from history" },
     ...jsonArg,

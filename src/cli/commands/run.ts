@@ -74,7 +74,8 @@ export default defineCommand({
     }
     if (end.leaked) {
       const how = end.leftovers?.forced ? "SIGKILL after the grace" : "SIGTERM";
-      log().warn(`${argv[0]} exited but left processes running in its group; ended them (${how})`);
+      const where = started.handle.tier === "cgroup" ? "cgroup" : "group";
+      log().warn(`${argv[0]} exited but left processes running in its ${where}; ended them (${how})`);
     }
     if (stop === "timeout") {
       log().warn(`${argv[0]} timed out after ${args.timeout}`);

@@ -18,14 +18,20 @@ export default defineCommand({
       process.exitCode = 1;
     }
     if (args.json) {
-      writeJson({ retired: r.retired, ended: r.ended, corrupt: r.corrupt, kept: r.kept.map((e) => ({ id: e.id, state: e.verdict.state })) });
+      writeJson({ retired: r.retired, ended: r.ended, corrupt: r.corrupt, strayCgroups: r.strayCgroups ?? [], kept: r.kept.map((e) => ({ id: e.id, state: e.verdict.state })) });
       return;
     }
     const would = args.dryRun ? "would retire" : "retired";
-    for (const x of r.ended) writeOut(`${args.dryRun ? "would end" : "ended"} ${x.id}: its wrapper was killed alone (SIGKILL to group ${x.pgid})\n`);
+    for (const x of r.ended) {
+      const why = x.leftovers ? "it had exited, leaving processes in its cgroup (cgroup.kill)" : "its wrapper was killed alone (SIGKILL to group " + x.pgid + ")";
+      writeOut(`${args.dryRun ? "would end" : "ended"} ${x.id}: ${why}\n`);
+    }
     for (const x of r.retired) writeOut(`${would} ${x.id} (${x.state}${x.reason ? `: ${x.reason}` : ""})\n`);
     for (const c of r.corrupt) {
       writeOut(c.quarantinedTo ? `quarantined ${c.name} (${c.reason}) -> ${c.quarantinedTo}\n` : `corrupt ${c.name} (${c.reason})${args.dryRun ? ", would quarantine" : ""}\n`);
+    }
+    for (const c of r.strayCgroups ?? []) {
+      writeOut(c.populated ? `cgroup ${c.path} has processes but no handle: left alone (see them: cat ${c.path}/cgroup.procs)\n` : `${c.removed ? "removed" : "could not remove"} empty cgroup ${c.path} (no handle)\n`);
     }
     writeOut(`${r.retired.length} retired, ${r.corrupt.length} corrupt, ${r.kept.length} kept\n`);
   },
