@@ -28,6 +28,8 @@ function exitText(r: AgentRow): string {
 
 /** Ids longer than this are cut in the table when it must fit a terminal (`--json` has them whole). */
 const ID_WIDTH = 32;
+/** Where TIER is in the table. */
+const TIER_COLUMN = 3;
 /** The command column keeps at least this much when the other columns are wide. */
 const MIN_COMMAND_WIDTH = 16;
 
@@ -66,6 +68,16 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
   const len = (v: string) => Array.from(v).length;
   const columnWidths = () => head.map((h, i) => Math.max(h.length, ...cells.map((c) => len(c[i]!))));
   let widths = columnWidths();
+  // Within a width, TIER gives way first (ps --json and kraal doctor still say it): the rest, at
+  // their narrowest, must fit before an id or a command is cut.
+  if (Number.isFinite(width) && widths.reduce((a, w) => a + w + 2, 0) - 2 > width) {
+    const narrowest = widths.reduce((a, w, i) => a + (i === 0 ? Math.min(w, 8) : i === widths.length - 1 ? Math.min(w, MIN_COMMAND_WIDTH) : w) + 2, 0) - 2;
+    if (narrowest > width) {
+      head.splice(TIER_COLUMN, 1);
+      for (const c of cells) c.splice(TIER_COLUMN, 1);
+      widths = columnWidths();
+    }
+  }
   const last = head.length - 1;
   if (Number.isFinite(width)) {
     // The middle columns are short and fixed; the id gives way down to 8 characters, then the command.
