@@ -258,5 +258,5 @@ describe("a group that will not die", () => {
       await waitUntil(() => readFileSync(join(cg, "cgroup.procs"), "utf8").trim() === "", { timeoutMs: 5000 }).catch(() => {});
       rmdirSync(cg);
     }
-  });
+  }, 20_000);
 });
