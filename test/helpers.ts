@@ -1,5 +1,5 @@
 import { afterEach, beforeEach } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Handle } from "../src/handle/handle.ts";
@@ -128,3 +128,25 @@ export const sampleHandle = (over: Partial<Handle> = {}): Handle => ({
   v: 1, id: "a", pgid: 4242, leaderStart: 1000, bootId: "boot", host: "host", uid: 0,
   argv: ["sleep", "1"], cwd: "/", startedAt: 1_700_000_000_000, mode: "spawn", ...over,
 });
+
+/** Makes the next process created on this machine get `pid` (root only), retrying if someone else takes it. */
+export async function spawnWithPid(pid: number): Promise<number | null> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    writeFileSync("/proc/sys/kernel/ns_last_pid", String(pid - 1));
+    const p = Bun.spawn(["sleep", "1000"], { detached: true, stdio: ["ignore", "ignore", "ignore"] });
+    p.unref();
+    track(p.pid);
+    if (p.pid === pid) return pid;
+    process.kill(-p.pid, "SIGKILL");
+  }
+  return null;
+}
+
+export const canSetPid = (() => {
+  try {
+    writeFileSync("/proc/sys/kernel/ns_last_pid", readFileSync("/proc/sys/kernel/ns_last_pid", "utf8"));
+    return true;
+  } catch {
+    return false;
+  }
+})();

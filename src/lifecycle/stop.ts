@@ -10,7 +10,8 @@ import { probeGroup, readStat } from "../handle/probes.ts";
 import { endOf, endOrphan, retire } from "./retire.ts";
 import type { HistoryEntry } from "./history.ts";
 import type { Layout } from "../handle/state.ts";
-import { CONFIRM_MS, type GroupCheck, realSignal, type TerminateResult, terminateGroup } from "./terminate.ts";
+import { CONFIRM_MS, type GroupCheck, leaderSignal, leaderSleep, realSignal, type TerminateResult, terminateGroup } from "./terminate.ts";
+import { openLeader } from "../handle/leader.ts";
 import { lockHandleFile } from "../handle/handle-lock.ts";
 import { leaderOf, legacyAlive, SELF_REASON } from "../handle/verdict.ts";
 import { tierOf } from "../handle/handle.ts";
@@ -140,23 +141,30 @@ async function stopLocked(l: Layout, id: string, name: string, opts: StopOptions
   }
   let r: TerminateResult | undefined;
   const h = v.handle;
-  if (h && v.ours && tierOf(h) === "cgroup") {
-    const check = groupCheck(e);
-    r = await terminateCgroup(h.cgroup!, { graceMs: opts.graceMs, confirmMs: opts.confirmMs, signal: opts.signal }, {
-      // Only while its leader is provably the recorded one (the members get it through the freeze otherwise).
-      signalGroup: (sig) => {
-        if (check() === "alive") realSignal(h.pgid, sig);
-      },
-      now: () => performance.now(),
-      sleep: (ms) => Bun.sleep(ms),
-    });
-  } else if (v.ours || v.state === "unverified") {
-    r = await terminateGroup(pgid!, { graceMs: opts.graceMs, confirmMs: opts.confirmMs, signal: opts.signal }, {
-      check: groupCheck(e),
-      signal: realSignal,
-      now: () => performance.now(),
-      sleep: (ms) => Bun.sleep(ms),
-    });
+  // The leader's pidfd, opened and then verified: every group signal and wait goes through it.
+  const leader = h && v.ours ? openLeader(h) : null;
+  try {
+    const signal = leader ? leaderSignal(leader) : realSignal;
+    if (h && v.ours && tierOf(h) === "cgroup") {
+      const check = groupCheck(e);
+      r = await terminateCgroup(h.cgroup!, { graceMs: opts.graceMs, confirmMs: opts.confirmMs, signal: opts.signal }, {
+        // Only while its leader is provably the recorded one (the members get it through the freeze otherwise).
+        signalGroup: (sig) => {
+          if (check() === "alive") signal(h.pgid, sig);
+        },
+        now: () => performance.now(),
+        sleep: (ms) => Bun.sleep(ms),
+      });
+    } else if (v.ours || v.state === "unverified") {
+      r = await terminateGroup(pgid!, { graceMs: opts.graceMs, confirmMs: opts.confirmMs, signal: opts.signal }, {
+        check: groupCheck(e),
+        signal,
+        now: () => performance.now(),
+        sleep: leader ? leaderSleep(leader) : (ms) => Bun.sleep(ms),
+      });
+    }
+  } finally {
+    leader?.close();
   }
   if (r) {
     if (r.outcome === "denied") {

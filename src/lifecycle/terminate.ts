@@ -1,5 +1,7 @@
 import type { StopSignalName } from "../base/exit-status.ts";
+import { constants } from "node:os";
 import { assertSignalableGroup, killResult } from "../handle/probes.ts";
+import type { Pidfd } from "../sys/pidfd.ts";
 
 /** The seed project's grace: long enough for a CLI to flush, short enough to feel instant. */
 export const DEFAULT_GRACE_MS = 300;
@@ -47,6 +49,28 @@ export const realSignal: TerminateDeps["signal"] = (pgid, sig) => {
   assertSignalableGroup(pgid);
   return killResult(() => process.kill(-pgid, sig));
 };
+
+/**
+ * Group signals through the leader's pidfd (PIDFD_SIGNAL_PROCESS_GROUP): they reach the group of
+ * the very process that was verified, even if it exits and its number is reused meanwhile. On a
+ * kernel without the flag (before 6.9), kill(-pgid) after the caller's ownership check.
+ */
+export function leaderSignal(leader: Pidfd): TerminateDeps["signal"] {
+  return (pgid, sig) => {
+    assertSignalableGroup(pgid);
+    const r = leader.signal(constants.signals[sig], true);
+    return r === "unsupported" ? realSignal(pgid, sig) : r;
+  };
+}
+
+/** A sleep that ends as soon as the leader exits (poll on its pidfd), so a kill sees the end at once. */
+export function leaderSleep(leader: Pidfd): TerminateDeps["sleep"] {
+  let exited = false;
+  return async (ms) => {
+    if (!exited) exited = leader.waitExit(ms);
+    else await Bun.sleep(ms);
+  };
+}
 
 async function pollUntilEnded(deps: TerminateDeps, deadline: number): Promise<boolean> {
   let wait = FIRST_POLL_MS;

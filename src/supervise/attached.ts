@@ -11,7 +11,8 @@ import { probeGroup } from "../handle/probes.ts";
 import { retire } from "../lifecycle/retire.ts";
 import type { Started } from "../lifecycle/spawner.ts";
 import type { Layout } from "../handle/state.ts";
-import { realSignal, type TerminateResult, terminateGroup } from "../lifecycle/terminate.ts";
+import { leaderSignal, realSignal, type TerminateResult, terminateGroup } from "../lifecycle/terminate.ts";
+import { openPidfd, type Pidfd } from "../sys/pidfd.ts";
 import { signalMembersFrozen, terminateCgroup } from "../lifecycle/contain.ts";
 import { type CgroupRef, killCgroup, probeCgroup } from "../sys/cgroup-ops.ts";
 
@@ -50,6 +51,8 @@ export class Attached {
   private readonly stopSignal: StopSignalName;
   /** Its cgroup, in the cgroup tier: every process it started, in its group or not. */
   private readonly cgroup: CgroupRef | null;
+  /** A pidfd for the wrapper, opened while it is our unreaped child: group signals go through it, race-free. */
+  private leader: Pidfd | null;
 
   constructor(l: Layout, started: Started, graceMs: number, stopSignal: StopSignalName = "SIGTERM") {
     this.l = l;
@@ -59,6 +62,7 @@ export class Attached {
     this.id = started.handle.id;
     this.pgid = started.handle.pgid;
     this.cgroup = started.handle.tier === "cgroup" ? (started.handle.cgroup ?? null) : null;
+    this.leader = openPidfd(started.proc.pid);
     this.done = this.finish();
   }
 
@@ -87,7 +91,7 @@ export class Attached {
     }
     if (this.groupHeld()) {
       try {
-        process.kill(-this.pgid, sig);
+        (this.leader ? leaderSignal(this.leader) : realSignal)(this.pgid, sig);
       } catch {}
     }
   }
@@ -136,11 +140,13 @@ export class Attached {
     } else if (this.groupHeld()) {
       leftovers = await terminateGroup(this.pgid, { graceMs: this.stopping ? 0 : this.graceMs }, {
         check: () => (this.groupHeld() ? "alive" : "ended"),
-        signal: realSignal,
+        signal: this.leader ? leaderSignal(this.leader) : realSignal,
         now: () => performance.now(),
         sleep: (ms) => Bun.sleep(ms),
       });
     }
+    this.leader?.close();
+    this.leader = null;
     const stuck = leftovers?.outcome === "stuck";
     if (!stuck) await this.retire(status);
     return { status, leaked, leftovers, stuck };

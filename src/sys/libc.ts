@@ -3,7 +3,7 @@
 import { KraalError } from "../base/errors.ts";
 
 /** glibc first; musl's name differs per architecture. */
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"];
+export const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"];
 
 interface Libc {
   flock(fd: number, op: number): number;

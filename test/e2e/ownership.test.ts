@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { serializeHandle } from "../../src/handle/handle.ts";
 import { ensureLayout } from "../../src/handle/state.ts";
 import { readStat } from "../../src/handle/probes.ts";
-import { kraal, kraalAsync, fixture, isDeadOrZombie, isRunning, readyPid, sampleHandle, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
+import { canSetPid, kraal, kraalAsync, fixture, isDeadOrZombie, isRunning, readyPid, sampleHandle, spawnOk, spawnWithPid, track, waitUntil, useTempState } from "../helpers.ts";
 
 const t = useTempState();
 
@@ -28,28 +28,6 @@ function plantHandle(id: string, pgid: number, over: Record<string, unknown> = {
   writeFileSync(path, serializeHandle(h));
   return path;
 }
-
-/** Makes the next process created on this machine get `pid` (root only), retrying if someone else takes it. */
-async function spawnWithPid(pid: number): Promise<number | null> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    writeFileSync("/proc/sys/kernel/ns_last_pid", String(pid - 1));
-    const p = Bun.spawn(["sleep", "1000"], { detached: true, stdio: ["ignore", "ignore", "ignore"] });
-    p.unref();
-    track(p.pid);
-    if (p.pid === pid) return pid;
-    process.kill(-p.pid, "SIGKILL");
-  }
-  return null;
-}
-
-const canSetPid = (() => {
-  try {
-    writeFileSync("/proc/sys/kernel/ns_last_pid", readFileSync("/proc/sys/kernel/ns_last_pid", "utf8"));
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 describe("PID reuse, for real", () => {
   test.skipIf(!canSetPid)("a recycled pgid is never signaled: the innocent survives kill, ps and sweep", async () => {
