@@ -8,6 +8,7 @@ import type { SupervisorRecord } from "../supervise/supervisor.ts";
 import type { AgentState } from "../handle/verdict.ts";
 import { tierOf } from "../handle/handle.ts";
 import type { Tier } from "../sys/cgroup.ts";
+import { census } from "../lifecycle/contain.ts";
 
 /**
  * One agent as `ps --json` and `status --json` print it. A stable scripting interface:
@@ -29,6 +30,10 @@ export interface AgentRow {
   history?: true;
   /** The containment of an agent with a handle: "cgroup" (escape-proof) or "group" (see kraal doctor). */
   tier?: Tier;
+  /** Cgroup tier, running agents: the processes in its cgroup (zombies not counted)... */
+  members?: number;
+  /** ... and how many of them left its process group (daemons it started: tmux, ssh-agent, setsid). */
+  escapees?: number;
   /** Restarts so far, for agents supervised by `kraal up`. */
   restarts?: number;
   /** `ps --json` and `status --json`, running agents: the group's leader (the wrapper). */
@@ -77,6 +82,7 @@ export function rowOfEntry(e: Entry): AgentRow {
     signal: v.exit?.signal ?? null,
     reason: v.reason,
     ...(h ? { tier: tierOf(h) } : {}),
+    ...(h?.cgroup && v.ours && v.state === "running" ? (census(h.cgroup, h.pgid) ?? {}) : {}),
     ...(h?.worktree ? { worktree: h.worktree.path, branch: h.worktree.branch } : {}),
   };
 }

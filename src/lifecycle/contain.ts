@@ -2,7 +2,7 @@ import { KraalError } from "../base/errors.ts";
 import type { StopSignalName } from "../base/exit-status.ts";
 import { agentCgroupName, type Containment, detectContainment, requireTier } from "../sys/cgroup.ts";
 import { type CgroupProbe, type CgroupRef, cgroupTreeMembers, isSameCgroup, killCgroup, makeCgroup, probeCgroup, readEvents, removeCgroup, setFrozen } from "../sys/cgroup-ops.ts";
-import { killResult } from "../handle/probes.ts";
+import { killResult, readStat } from "../handle/probes.ts";
 import type { TerminateOutcome, TerminateResult } from "./terminate.ts";
 import { CONFIRM_MS } from "./terminate.ts";
 
@@ -131,4 +131,28 @@ export function endCgroup(ref: CgroupRef, waitMs = CONFIRM_MS): boolean {
 /** Removes a retired agent's cgroup when it is still the very one recorded and empty. */
 export function dropCgroup(ref: CgroupRef | undefined): void {
   if (ref && isSameCgroup(ref) && !readEvents(ref.path)?.populated) removeCgroup(ref.path);
+}
+
+/** How many processes an agent's cgroup holds, and how many of them left its process group. */
+export interface Census {
+  members: number;
+  escapees: number;
+}
+
+/**
+ * Counts the members of a recorded cgroup (its cgroup.procs and those below it: targeted reads,
+ * never a scan) and those whose process group is not the agent's `pgid`: the daemons it left
+ * behind (tmux, ssh-agent, setsid). Zombies are not counted. Null when the cgroup is not ours.
+ */
+export function census(ref: CgroupRef, pgid: number): Census | null {
+  if (!isSameCgroup(ref)) return null;
+  let members = 0;
+  let escapees = 0;
+  for (const pid of cgroupTreeMembers(ref.path)) {
+    const st = readStat(pid);
+    if (!st || st.state === "Z") continue;
+    members++;
+    if (st.pgrp !== pgid) escapees++;
+  }
+  return isSameCgroup(ref) ? { members, escapees } : null;
 }

@@ -52,7 +52,7 @@ function escapingAgent(tag: string, then: string): string[] {
     "setsid -f sleep 1000",
     `tmux -L kraal-${tag} -f /dev/null new-session -d 'sleep 1001'`,
     `perl -e 'use POSIX; if (fork() == 0) { setsid(); sleep 1002 }'`,
-    `setsid -f sh -c 'trap "" TERM; while :; do sleep 1; done'`,
+    `setsid -f sh -c 'trap "" TERM; exec sleep 1004'`,
     `echo ready > ${t.dir}/ready`,
     then,
   ].join("; ")];
@@ -69,7 +69,7 @@ function cgroupOf(id: string): { path: string; ino: number } {
 }
 
 describe.skipIf(!CGROUP)("the cgroup tier: nothing an agent starts outlives it", () => {
-  test("kill: setsid -f, tmux, a setsid() child and a TERM-ignoring daemon are all gone, and so is the cgroup", async () => {
+  test("ps counts the processes that escaped the group; kill: setsid -f, tmux, a setsid() child and a TERM-ignoring daemon are all gone, and so is the cgroup", async () => {
     const { tag, env } = tagged();
     const bystander = Bun.spawn(["sleep", "1000"], { env: { ...process.env, KRAAL_TEST_TAG: tag } });
     try {
@@ -77,6 +77,12 @@ describe.skipIf(!CGROUP)("the cgroup tier: nothing an agent starts outlives it",
       await readyWith(tag, 7);
       const rows = JSON.parse(run(["ps", "--json"]).stdout);
       expect(rows[0]).toMatchObject({ id: "esc", tier: "cgroup" });
+      // wrapper, agent sh, sleep 1003 in the group; setsid -f sleep, tmux server and pane, the perl
+      // child and the TERM-ignoring sleep outside
+      expect(rows[0].members).toBeGreaterThanOrEqual(8);
+      expect(rows[0].escapees).toBe(rows[0].members - 3);
+      expect(run(["ps"]).stdout).toMatch(new RegExp(`esc +running +\\d+ +cgroup +${rows[0].members}, ${rows[0].escapees} escaped `));
+      expect(JSON.parse(run(["status", "esc", "--json"]).stdout)).toMatchObject({ members: rows[0].members, escapees: rows[0].escapees });
       const cg = cgroupOf("esc");
       expect(readEvents(cg.path)?.populated).toBe(true);
       const r = run(["kill", "esc"]);

@@ -48,7 +48,8 @@ export function outputWidth(): number {
 export function renderTable(rows: AgentRow[], now: number, color: boolean, width = Infinity): string {
   const restarts = rows.some((r) => r.restarts !== undefined);
   const branches = rows.some((r) => r.branch !== undefined);
-  const head = ["ID", "STATE", "PGID", "TIER", "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), ...(branches ? ["BRANCH"] : []), "COMMAND"];
+  const procs = rows.some((r) => r.members !== undefined);
+  const head = ["ID", "STATE", "PGID", "TIER", ...(procs ? ["PROCS"] : []), "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), ...(branches ? ["BRANCH"] : []), "COMMAND"];
   const cells = rows.map((r) => {
     const started = r.startedAt ? Date.parse(r.startedAt) : null;
     const ended = r.endedAt ? Date.parse(r.endedAt) : null;
@@ -57,6 +58,7 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
       r.state + (r.reason && ((r.state !== "running" && r.state !== "exited" && r.state !== "failed") || r.reason === WRAPPER_KILLED) ? ` (${r.reason})` : ""),
       r.pgid === null ? "-" : String(r.pgid),
       r.tier ?? "-",
+      ...(procs ? [procsText(r)] : []),
       started ? new Date(started).toISOString().slice(0, 19).replace("T", " ") : "-",
       started && r.state === "running" ? formatDuration(now - started) : started && ended ? formatDuration(ended - started) : "-",
       exitText(r),
@@ -68,13 +70,14 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
   const len = (v: string) => Array.from(v).length;
   const columnWidths = () => head.map((h, i) => Math.max(h.length, ...cells.map((c) => len(c[i]!))));
   let widths = columnWidths();
-  // Within a width, TIER gives way first (ps --json and kraal doctor still say it): the rest, at
+  // Within a width, TIER (and PROCS) give way first (ps --json and kraal doctor still say them): the rest, at
   // their narrowest, must fit before an id or a command is cut.
   if (Number.isFinite(width) && widths.reduce((a, w) => a + w + 2, 0) - 2 > width) {
     const narrowest = widths.reduce((a, w, i) => a + (i === 0 ? Math.min(w, 8) : i === widths.length - 1 ? Math.min(w, MIN_COMMAND_WIDTH) : w) + 2, 0) - 2;
     if (narrowest > width) {
-      head.splice(TIER_COLUMN, 1);
-      for (const c of cells) c.splice(TIER_COLUMN, 1);
+      const n = procs ? 2 : 1;
+      head.splice(TIER_COLUMN, n);
+      for (const c of cells) c.splice(TIER_COLUMN, n);
       widths = columnWidths();
     }
   }
@@ -97,6 +100,12 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
       .join("  ")
       .trimEnd();
   return [line(head), ...cells.map((c, i) => line(c, rows[i]!.state))].join("\n") + "\n";
+}
+
+/** PROCS: the processes in an agent's cgroup, and how many escaped its group ("3, 2 escaped"). */
+function procsText(r: AgentRow): string {
+  if (r.members === undefined) return "-";
+  return r.escapees ? `${r.members}, ${r.escapees} escaped` : String(r.members);
 }
 
 /** The rows `ps` shows (after the sweep): history first with `all`, then current agents, then corrupt entries. */
