@@ -82,7 +82,7 @@ export function rowOfEntry(e: Entry): AgentRow {
     signal: v.exit?.signal ?? null,
     reason: v.reason,
     ...(h ? { tier: tierOf(h) } : {}),
-    ...(h?.cgroup && v.ours && v.state === "running" ? (census(h.cgroup, h.pgid) ?? {}) : {}),
+    ...(h?.cgroup && v.ours && v.state === "running" ? census(h.cgroup, h.pgid) : {}),
     ...(h?.worktree ? { worktree: h.worktree.path, branch: h.worktree.branch } : {}),
   };
 }

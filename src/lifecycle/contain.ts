@@ -142,17 +142,22 @@ export interface Census {
 /**
  * Counts the members of a recorded cgroup (its cgroup.procs and those below it: targeted reads,
  * never a scan) and those whose process group is not the agent's `pgid`: the daemons it left
- * behind (tmux, ssh-agent, setsid). Zombies are not counted. Null when the cgroup is not ours.
+ * behind (tmux, ssh-agent, setsid). Zombies are not counted. For a cgroup the caller has just
+ * proven ours (its verdict): a count to show, never a reason to signal. The leader, which leads
+ * the group by definition, is counted without reading its stat (ps calls this per agent).
  */
-export function census(ref: CgroupRef, pgid: number): Census | null {
-  if (!isSameCgroup(ref)) return null;
+export function census(ref: CgroupRef, pgid: number): Census {
   let members = 0;
   let escapees = 0;
   for (const pid of cgroupTreeMembers(ref.path)) {
+    if (pid === pgid) {
+      members++;
+      continue;
+    }
     const st = readStat(pid);
     if (!st || st.state === "Z") continue;
     members++;
     if (st.pgrp !== pgid) escapees++;
   }
-  return isSameCgroup(ref) ? { members, escapees } : null;
+  return { members, escapees };
 }

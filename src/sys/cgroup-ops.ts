@@ -69,12 +69,28 @@ export function cgroupTreeMembers(path: string): number[] {
   return [...subCgroups(path).flatMap(cgroupTreeMembers), ...cgroupMembers(path)];
 }
 
+const CONTROL_FILE = /^[a-z]+\.[a-z_.]+$/;
+
+/**
+ * The child cgroups of `path`. Names shaped like control files (`cgroup.procs`, `memory.max`,
+ * `cpu.stat.local`) are skipped without a stat: `ps` lists each running agent's cgroup, so this is
+ * on its hot path. kraal's own cgroup names have no dot; a child cgroup an agent made itself under
+ * such a name is still emptied by cgroup.kill, which covers all descendants.
+ */
 function subCgroups(path: string): string[] {
+  let names: string[];
   try {
-    return readdirSync(path, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(path, String(d.name)));
+    names = readdirSync(path);
   } catch {
     return [];
   }
+  const out: string[] = [];
+  for (const name of names) {
+    if (CONTROL_FILE.test(name)) continue;
+    const sub = join(path, name);
+    if (lstatSync(sub, { throwIfNoEntry: false })?.isDirectory()) out.push(sub);
+  }
+  return out;
 }
 
 /** One write(2) to a cgroup control file, opened write-only (never created, never truncated). */
