@@ -11,5 +11,7 @@ export default defineCommand({
     // The SDK is loaded here and only here: no other command starts slower for it.
     const { serveMcp } = await import("../mcp/server.ts");
     await serveMcp({ layout: layoutFrom(args), killOnExit: Boolean(args.killOnExit) });
+    // The client is gone: timers of cancelled waits and the SDK's stdin listener must not keep the process alive.
+    process.exit(0);
   },
 });

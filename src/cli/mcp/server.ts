@@ -24,7 +24,8 @@ const INVALID_REQUEST = -32600;
 
 /**
  * Serves the tools on stdin/stdout until the client disconnects (stdin EOF) or a signal ends
- * it, lets calls in flight finish (waits are cut short), then exits the process. Nothing but protocol is written to stdout: console output goes to stderr.
+ * it; lets calls in flight finish (waits are cut short, the rest get DRAIN_MS), then resolves.
+ * Nothing but protocol is written to stdout: console output goes to stderr.
  * A malformed line gets a JSON-RPC error and the server goes on. Agents it spawned keep running
  * after it exits (they are detached and owned by their handles) unless `killOnExit`.
  */
@@ -65,6 +66,4 @@ export async function serveMcp(opts: { layout: Layout; killOnExit: boolean; cwd?
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, shutdown);
   await server.connect(transport);
   await finished;
-  // The client is gone: polls of cancelled waits must not keep the process alive.
-  process.exit(0);
 }

@@ -73,9 +73,12 @@ function ok(structured: Record<string, unknown>, text = JSON.stringify(structure
   return { content: [{ type: "text", text }], structuredContent: structured };
 }
 
-/** Runs a tool body; any failure becomes an isError result, never a crashed server. */
-let inflight: Set<Promise<unknown>> = new Set();
+/**
+ * Runs a tool body; any failure becomes an isError result, never a crashed server. The call is
+ * kept in `inflight` while it runs, so a disconnect can let it finish before the server exits.
+ */
 const guarded =
+  (inflight: Set<Promise<unknown>>) =>
   <A>(body: (args: A, extra: Extra) => Promise<CallToolResult>) =>
   (args: A, extra: Extra): Promise<CallToolResult> => {
     const call = body(args, extra).catch(toolError);
@@ -115,7 +118,7 @@ function batch(ids: string[], settled: PromiseSettledResult<object>[]): CallTool
 /** Registers every tool on `server`. */
 export function registerTools(server: McpServer, ctx: ToolContext): void {
   const l = ctx.layout;
-  inflight = ctx.inflight;
+  const guard = guarded(ctx.inflight);
 
   server.registerTool(
     "spawn_agent",
@@ -132,7 +135,7 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
       },
       outputSchema: { agent: row },
     },
-    guarded(async (a: { id: string; argv: string[]; cwd?: string; env?: Record<string, string>; worktree?: boolean | string; branch?: string; from?: string }) => {
+    guard(async (a: { id: string; argv: string[]; cwd?: string; env?: Record<string, string>; worktree?: boolean | string; branch?: string; from?: string }) => {
       validateId(a.id);
       const cwd = resolve(ctx.cwd, a.cwd ?? ".");
       const env = agentEnv(process.env, { KRAAL_AGENT_ID: a.id, ...(a.env ?? {}) });
@@ -161,7 +164,7 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
       },
       outputSchema: { results: z.array(outcome) },
     },
-    guarded(async (a: { ids?: string[]; all?: boolean; grace?: string; signal?: string; rm_worktree?: boolean }) => {
+    guard(async (a: { ids?: string[]; all?: boolean; grace?: string; signal?: string; rm_worktree?: boolean }) => {
       const opts = stopOptions(a);
       let ids = checked(a.ids ?? []);
       if (a.all) {
@@ -192,7 +195,7 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
       outputSchema: { agents: z.array(row) },
       annotations: { readOnlyHint: true },
     },
-    guarded(async (a: { include_finished?: boolean }) => {
+    guard(async (a: { include_finished?: boolean }) => {
       const rows = (await listRows(l, Boolean(a.include_finished))).map((r) => detailed(l, r));
       return ok({ agents: rows });
     }),
@@ -206,7 +209,7 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
       outputSchema: { agent: row },
       annotations: { readOnlyHint: true },
     },
-    guarded(async (a: { id: string }) => {
+    guard(async (a: { id: string }) => {
       validateId(a.id);
       const r = await statusRow(l, a.id);
       if (!r) throw new UnknownAgentError(a.id, EXIT.unknown);
@@ -228,7 +231,7 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
       outputSchema: { id: z.string(), text: z.string(), offset: z.number(), next_offset: z.number(), size: z.number(), truncated: z.boolean() },
       annotations: { readOnlyHint: true },
     },
-    guarded(async (a: { id: string; lines?: number; offset?: number; max_bytes?: number; previous?: boolean }) => {
+    guard(async (a: { id: string; lines?: number; offset?: number; max_bytes?: number; previous?: boolean }) => {
       validateId(a.id);
       if (a.lines !== undefined && a.offset !== undefined) throw new UsageError("give lines or offset, not both");
       const name = encodeId(a.id);
@@ -249,7 +252,7 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: { id, timeout: z.string().optional().describe('How long to wait, e.g. "30s", "10m"') },
       outputSchema: { id: z.string(), ended: z.boolean(), timedOut: z.boolean(), exitCode: z.number().nullable(), signal: z.string().nullable(), status: z.number().nullable() },
     },
-    guarded(async (a: { id: string; timeout?: string }, extra) => {
+    guard(async (a: { id: string; timeout?: string }, extra) => {
       validateId(a.id);
       const timeoutMs = parseDuration(a.timeout ?? DEFAULT_WAIT, "timeout");
       const started = performance.now();
@@ -285,7 +288,7 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
       inputSchema: { ids: z.array(id).min(1), grace, signal },
       outputSchema: { results: z.array(outcome) },
     },
-    guarded(async (a: { ids: string[]; grace?: string; signal?: string }) => {
+    guard(async (a: { ids: string[]; grace?: string; signal?: string }) => {
       const ids = checked(a.ids);
       const settled = await restartAgents(l, ids, stopOptions(a));
       settled.forEach((s) => s.status === "fulfilled" && ctx.spawned.add(s.value.id));
