@@ -13,7 +13,7 @@ import { retireIfEnded } from "./retire.ts";
 import { ensureLayout, type Layout } from "../handle/state.ts";
 import { createFresh, lstatOrNull, O_APPEND, openSafe } from "../sys/safe-fs.ts";
 import { DEFAULT_GRACE_MS } from "./terminate.ts";
-import { graceSeconds, WRAPPER_NAME, WRAPPER_SCRIPT } from "./wrapper.ts";
+import { graceSeconds, WRAPPER_NAME, wrapperArgv, wrapperEnv } from "./wrapper.ts";
 import { dropCgroup, endCgroup, prepareCgroup } from "./contain.ts";
 import type { CgroupRef } from "../sys/cgroup-ops.ts";
 
@@ -140,9 +140,10 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
       cgroup = prepareCgroup(l.root, req.id);
       // The wrapper's exit record, made here and handed over as fd 6 (see wrapper.ts).
       exitFd = createFresh(exitFile);
-      proc = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, exitFile, graceSeconds(req.graceMs ?? DEFAULT_GRACE_MS), a ? "attached" : "detached", cgroup?.path ?? "", ...req.argv], {
+      proc = Bun.spawn(wrapperArgv(req.id, exitFile, graceSeconds(req.graceMs ?? DEFAULT_GRACE_MS), a ? "attached" : "detached", cgroup?.path ?? "", req.argv), {
+        argv0: WRAPPER_NAME,
         cwd: req.cwd,
-        env: req.env,
+        env: wrapperEnv(req.env),
         detached: true,
         ...(cgroup ? { cgroup: cgroup.path } : {}),
         ...(a?.terminal ? { terminal: a.terminal } : {}),

@@ -2,7 +2,12 @@
  * The POSIX sh wrapper every agent runs inside. It is started with setsid (so it leads a new
  * session and process group whose id is its pid) and is invoked as
  *
- *   sh -c WRAPPER kraal-wrapper EXIT_FILE GRACE_SECONDS MODE CGROUP CMD [ARGS...]
+ *   kraal-wrapper -c 'eval "$KRAAL_WRAPPER"' ID EXIT_FILE GRACE_SECONDS MODE CGROUP CMD [ARGS...]
+ *
+ * that is /bin/sh with argv[0] `kraal-wrapper` and the script in the environment variable
+ * KRAAL_WRAPPER (unset before anything else runs, so the agent never sees it), so that `ps aux`
+ * shows `kraal-wrapper -c eval "$KRAAL_WRAPPER" writer ...`, not a 30-line script; `ps -e`
+ * shows `sh`.
  *
  * CGROUP is the agent's cgroup directory in the cgroup tier (the wrapper was started inside it),
  * empty in the group tier. Wherever the wrapper ends "the rest of the group" with KILL below, in
@@ -35,7 +40,8 @@
  *   the safety net) blocks reading it; EOF means the supervisor died, and the watcher ends the
  *   whole group: TERM, GRACE_SECONDS, KILL. This is PDEATHSIG for a whole process tree.
  */
-export const WRAPPER_SCRIPT = `exitf=$1 grace=$2 mode=$3 cg=$4
+export const WRAPPER_SCRIPT = `unset KRAAL_WRAPPER
+exitf=$1 grace=$2 mode=$3 cg=$4
 shift 4
 exec 5>&2 2>/dev/null
 killall_() { [ -z "$cg" ] || echo 1 >"$cg/cgroup.kill"; kill -KILL 0; }
@@ -66,6 +72,19 @@ killall_
 
 /** argv[0] the wrapper shows in `ps`, so a person can tell wrappers from agents. */
 export const WRAPPER_NAME = "kraal-wrapper";
+
+/** The environment variable that carries the script to the wrapper's `eval`. */
+export const WRAPPER_ENV = "KRAAL_WRAPPER";
+
+/** The wrapper's argv (run it with argv0 WRAPPER_NAME and WRAPPER_ENV=WRAPPER_SCRIPT in its environment). */
+export function wrapperArgv(id: string, exitFile: string, grace: string, mode: WrapperMode, cgroup: string, argv: string[]): string[] {
+  return ["/bin/sh", "-c", `eval "$${WRAPPER_ENV}"`, id, exitFile, grace, mode, cgroup, ...argv];
+}
+
+/** The wrapper's environment: the agent's, plus the script (which the wrapper unsets first). */
+export function wrapperEnv(env: Record<string, string | undefined> | undefined): Record<string, string | undefined> {
+  return { ...(env ?? process.env), [WRAPPER_ENV]: WRAPPER_SCRIPT };
+}
 
 export type WrapperMode = "detached" | "attached";
 

@@ -226,3 +226,16 @@ describe("ps, status, logs", () => {
     expect(r.stderr.toString()).not.toContain("EPIPE");
   });
 });
+
+describe("the wrapper in ps aux", () => {
+  test("shows as kraal-wrapper with the agent's id, not as a long sh -c script; the agent never sees the script", async () => {
+    const envFile = join(t.dir, "env");
+    const pgid = spawnOk(t, "named", ["sh", "-c", `env > ${envFile}; exec sleep 1000`]);
+    const args = readFileSync(`/proc/${pgid}/cmdline`, "utf8").split("\0");
+    expect(args[0]).toBe("kraal-wrapper");
+    expect(args.join(" ")).toMatch(/^kraal-wrapper -c eval "\$KRAAL_WRAPPER" named \S+\/exits\/named 0\.300 detached sh -c /);
+    expect(args.join(" ").length).toBeLessThan(200);
+    const env = await waitUntil(() => (existsSync(envFile) && readFileSync(envFile, "utf8").includes("KRAAL_AGENT_ID") ? readFileSync(envFile, "utf8") : ""), { timeoutMs: 5000, what: "the agent's env" });
+    expect(env).not.toContain("KRAAL_WRAPPER");
+  }, 20_000);
+});

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { closeSync, existsSync, mkdtempSync, readFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { WRAPPER_NAME, WRAPPER_SCRIPT } from "../../src/lifecycle/wrapper.ts";
+import { WRAPPER_NAME, wrapperArgv, wrapperEnv } from "../../src/lifecycle/wrapper.ts";
 import { createFresh } from "../../src/sys/safe-fs.ts";
 import { isDeadOrZombie, killTracked, track, waitUntil } from "../helpers.ts";
 
@@ -10,7 +10,9 @@ afterEach(killTracked);
 
 function startWrapper(dir: string, argv: string[], mode: "detached" | "attached" = "detached") {
   const exitFd = createFresh(join(dir, "exit"));
-  const p = Bun.spawn(["/bin/sh", "-c", WRAPPER_SCRIPT, WRAPPER_NAME, join(dir, "exit"), "0.200", mode, "", ...argv], {
+  const p = Bun.spawn(wrapperArgv("w", join(dir, "exit"), "0.200", mode, "", argv), {
+    argv0: WRAPPER_NAME,
+    env: wrapperEnv(undefined),
     detached: true,
     stdio: ["ignore", "ignore", "ignore", "pipe", "pipe", "ignore", exitFd] as unknown as ["ignore", "ignore", "ignore", "pipe", "pipe"],
   });
