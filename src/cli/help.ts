@@ -14,7 +14,7 @@ export const SYNOPSIS: Record<string, { usage: string; summary: string }> = {
   ps: { usage: "ps [-a] [--json]", summary: "list agents (-a: with finished ones)" },
   status: { usage: "status ID [--json]", summary: "one agent; exits 0 running, 3 not running, 4 unknown" },
   wait: { usage: "wait ID [--timeout DURATION]", summary: "block until it ends; exit with its exit status" },
-  logs: { usage: "logs ID [-f] [-n N]", summary: "its stdout+stderr (-f: follow while it runs)" },
+  logs: { usage: "logs [ID] [-f] [-n N] [-t] [--previous]", summary: "its stdout+stderr (no ID: every agent's, prefixed; -f: follow; -t: times)" },
   sweep: { usage: "sweep [--dry-run] [--json]", summary: "retire dead handles, quarantine corrupt ones" },
   run: { usage: "run [--name ID] [--timeout DURATION] [--no-tty] -- CMD [ARGS...]", summary: "run CMD attached; end what it leaves behind; exit with its status" },
   up: { usage: "up [-f FILE] [--timestamps] [--can-die NAME]... [--port N] [AGENT...]", summary: "start kraal.toml's (or a Procfile's) agents and supervise them" },

@@ -89,9 +89,17 @@ export function printLog(path: string, sink: ByteSink, lines?: number): { log: O
  * Follows the log until the agent is no longer running, then drains: bytes appended to the open
  * file are printed as they come; when the name holds another file (a new run began), the rest of
  * the old one is printed, then the new one from its start. Never decodes, never holds more than
- * one chunk.
+ * one chunk. `running` says whether to go on (by default: while the agent's handle is running;
+ * a caller that knows of restarts to come, such as a running `up`'s, passes its own).
  */
-export async function followLog(l: Layout, name: string, path: string, at: { log: OpenLog; pos: number } | null, sink: ByteSink): Promise<void> {
+export async function followLog(
+  l: Layout,
+  name: string,
+  path: string,
+  at: { log: OpenLog; pos: number } | null,
+  sink: ByteSink,
+  running: () => boolean = () => inspect(l, name).verdict.state === "running",
+): Promise<void> {
   const buf = Buffer.allocUnsafe(CHUNK);
   let cur = at;
   const drain = () => {
@@ -112,7 +120,7 @@ export async function followLog(l: Layout, name: string, path: string, at: { log
   try {
     for (;;) {
       drain();
-      if (inspect(l, name).verdict.state !== "running") break;
+      if (!running()) break;
       await Bun.sleep(50);
     }
     drain();

@@ -10,12 +10,27 @@ export interface PrefixOptions {
 
 /** `name | ` padded to the widest name, coloured per agent on a TTY, optionally timestamped. */
 export function prefixer(names: string[], opts: PrefixOptions): (name: string, line: string) => string {
+  const prefix = linePrefix(names, opts);
+  return (name, line) => `${prefix(name)}${line}\n`;
+}
+
+/** The time a line carries with `--timestamps`: UTC, to the millisecond (`12:34:56.789`). */
+export function stampOf(at: Date): string {
+  return at.toISOString().slice(11, 23);
+}
+
+/**
+ * What goes before each line: `[TIME ]name | ` (`name` padded to the widest name, coloured per agent
+ * when opts.color; the time when opts.timestamps, `at` or now). An empty name gives only the time.
+ */
+export function linePrefix(names: string[], opts: PrefixOptions): (name: string, at?: Date) => string {
   const colorOf = new Map(names.map((n, i) => [n, PALETTE[i % PALETTE.length]!]));
-  return (name, line) => {
+  return (name, at) => {
+    const ts = opts.timestamps ? `${stampOf(at ?? opts.now?.() ?? new Date())} ` : "";
+    if (name === "") return ts;
     const padded = name.padEnd(opts.width);
     const label = opts.color ? `\x1b[${colorOf.get(name) ?? 37}m${padded} |\x1b[0m` : `${padded} |`;
-    const ts = opts.timestamps ? `${(opts.now?.() ?? new Date()).toISOString().slice(11, 23)} ` : "";
-    return `${ts}${label} ${line}\n`;
+    return `${ts}${label} `;
   };
 }
 

@@ -65,8 +65,8 @@ describe("the command line", () => {
   }, 15_000);
 
   test("a missing argument is reported in the same style", () => {
-    const r = run("logs");
+    const r = run("wait"); // (logs without an ID is every agent's log)
     expect(r.code).toBe(2);
-    expectOneError(r, "logs: missing argument ID", "usage: kraal logs ID [-f] [-n N]");
+    expectOneError(r, "wait: missing argument ID", "usage: kraal wait ID [--timeout DURATION]");
   }, 15_000);
 });

@@ -1,0 +1,145 @@
+import { closeSync, fstatSync, lstatSync, readdirSync } from "node:fs";
+import { decodeId, encodeId } from "../handle/id.ts";
+import type { Layout } from "../handle/state.ts";
+import { copyRange, logPath, openLog, tailOffset, type ByteSink, type OpenLog } from "../lifecycle/logs.ts";
+
+/** A line longer than this is cut (and each piece prefixed), so one agent cannot make kraal buffer without bound. */
+const MAX_LINE = 64 * 1024;
+
+/**
+ * Turns one log's bytes into prefixed lines (`id | `, a time), still byte for byte: lines are cut
+ * at `\n` in the bytes, never decoded. An unfinished last line waits for the rest; `end` prints it
+ * with a newline, so the next agent's line starts on its own. A line's time is the one current
+ * when its first byte was seen.
+ */
+export class PrefixedLines {
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
+  private heldAt: Date | null = null;
+  constructor(
+    private readonly out: ByteSink,
+    private readonly prefix: (at: Date) => string,
+  ) {}
+
+  push(chunk: Uint8Array, at: Date): void {
+    let start = 0;
+    while (start < chunk.length) {
+      const nl = chunk.indexOf(10, start);
+      const end = nl === -1 ? chunk.length : nl + 1;
+      const piece = chunk.subarray(start, end);
+      if (!this.heldAt) this.heldAt = at;
+      if (nl === -1) {
+        this.held.push(piece.slice());
+        this.heldBytes += piece.length;
+        if (this.heldBytes >= MAX_LINE) this.emit(Buffer.from("\n"));
+      } else this.emit(piece);
+      start = end;
+    }
+  }
+
+  /** Prints an unfinished last line, ended by a newline. */
+  end(): void {
+    if (this.heldAt) this.emit(Buffer.from("\n"));
+  }
+
+  private emit(last: Uint8Array): void {
+    this.out(Buffer.from(this.prefix(this.heldAt!)));
+    for (const h of this.held) this.out(h);
+    this.out(last);
+    this.held = [];
+    this.heldBytes = 0;
+    this.heldAt = null;
+  }
+}
+
+/** The ids that have a current log in logs/, sorted (names encodeId would not make are skipped). */
+export function loggedIds(l: Layout): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(l.logs);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
+  return names
+    .filter((n) => n.endsWith(".log"))
+    .map((n) => decodeId(n.slice(0, -".log".length)))
+    .filter((id): id is string => id !== null)
+    .sort();
+}
+
+/** One followed log: the open file, how far it was printed, and its line prefixer. */
+interface Followed {
+  path: string;
+  log: OpenLog | null;
+  pos: number;
+  lines: PrefixedLines;
+}
+
+/**
+ * `kraal logs` without an id: every agent's log (the last `tail` lines of each when given), each
+ * line prefixed by `prefixFor(id)`; the stamp of a line already in a log is the log's last
+ * modification time (no per-line time is recorded). With `follow`, keeps polling until `stop()`
+ * says so: bytes appended to any log, a new run's log (the name holds another file) from its
+ * start, and agents whose log appears later, each stamped with the time it was read.
+ */
+export async function printAll(
+  l: Layout,
+  out: ByteSink,
+  prefixFor: (id: string) => (at: Date) => string,
+  opts: { tail?: number; follow: boolean; stop: () => boolean; pollMs?: number },
+): Promise<void> {
+  const followed = new Map<string, Followed>();
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  const open = (id: string, fromStart: boolean): Followed => {
+    const path = logPath(l, encodeId(id));
+    const f: Followed = { path, log: openLog(path), pos: 0, lines: new PrefixedLines(out, prefixFor(id)) };
+    if (f.log) {
+      // A log already there when logs began carries its last modification time; one that appeared since, now.
+      const at = fromStart ? new Date() : fstatSync(f.log.fd).mtime;
+      const from = fromStart || opts.tail === undefined ? 0 : tailOffset(f.log.fd, f.log.size, opts.tail, buf);
+      f.pos = copyRange(f.log.fd, from, f.log.size, (c) => f.lines.push(c, at), buf);
+      if (!opts.follow) f.lines.end();
+    }
+    followed.set(id, f);
+    return f;
+  };
+  for (const id of loggedIds(l)) open(id, false);
+  if (!opts.follow) {
+    for (const f of followed.values()) if (f.log) closeSync(f.log.fd);
+    return;
+  }
+  const drain = (f: Followed) => {
+    const now = () => new Date();
+    if (f.log) {
+      if (fstatSync(f.log.fd).size < f.pos) f.pos = 0; // truncated in place: print it again from its start
+      f.pos = copyRange(f.log.fd, f.pos, Infinity, (c) => f.lines.push(c, now()), buf);
+    }
+    let ino: number | null = null;
+    try {
+      ino = lstatSync(f.path).ino;
+    } catch {}
+    if (ino === null || ino === f.log?.ino) return;
+    const next = openLog(f.path); // a new run's log: the rest of the old one, then the new one from its start
+    if (!next) return;
+    if (f.log) {
+      copyRange(f.log.fd, f.pos, Infinity, (c) => f.lines.push(c, now()), buf);
+      closeSync(f.log.fd);
+    }
+    f.log = next;
+    f.pos = copyRange(next.fd, 0, Infinity, (c) => f.lines.push(c, now()), buf);
+  };
+  try {
+    while (!opts.stop()) {
+      for (const f of followed.values()) drain(f);
+      for (const id of loggedIds(l)) if (!followed.has(id)) open(id, true);
+      await Bun.sleep(opts.pollMs ?? 100);
+    }
+    for (const f of followed.values()) {
+      drain(f);
+      f.lines.end();
+    }
+  } finally {
+    for (const f of followed.values()) if (f.log) closeSync(f.log.fd);
+  }
+}
