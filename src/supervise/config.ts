@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { didYouMean } from "../base/suggest.ts";
 import { basename, dirname, resolve } from "node:path";
 import { MAX_DURATION_MS, parseDuration } from "../base/duration.ts";
 import { KraalError } from "../base/errors.ts";
@@ -141,7 +142,7 @@ export function parseToml(text: string, path: string): AgentSpec[] {
     throw new ConfigError(path, "", `invalid TOML: ${msg}`, at?.line, at?.column);
   }
   for (const k of Object.keys(doc)) {
-    if (k !== "agents" && k !== "defaults") throw new ConfigError(path, k, "unknown table (expected [defaults] and [agents.NAME])", lineOf(text, new RegExp(`^\\s*\\[?\\s*${escapeRe(k)}\\b`)));
+    if (k !== "agents" && k !== "defaults") throw new ConfigError(path, k, `unknown table${meant(k, ["agents", "defaults"])} (expected [defaults] and [agents.NAME])`, lineOf(text, new RegExp(`^\\s*\\[?\\s*${escapeRe(k)}\\b`)));
   }
   const table = (v: unknown, where: string) => {
     if (v === undefined) return {};
@@ -216,9 +217,15 @@ export function parseToml(text: string, path: string): AgentSpec[] {
   return specs;
 }
 
+/** `; did you mean KEY?` when a misspelt key is close to one of the allowed ones, else nothing. */
+function meant(k: string, allowed: readonly string[]): string {
+  const guess = didYouMean(k, [...allowed]);
+  return guess ? `; did you mean ${guess}?` : "";
+}
+
 function checkKeys(t: Record<string, unknown>, allowed: readonly string[], where: string, path: string, text: string): void {
   for (const k of Object.keys(t)) {
-    if (!allowed.includes(k)) throw new ConfigError(path, `${where}.${k}`, `unknown key (expected one of: ${allowed.join(", ")})`, keyLine(text, where, k));
+    if (!allowed.includes(k)) throw new ConfigError(path, `${where}.${k}`, `unknown key${meant(k, allowed)} (expected one of: ${allowed.join(", ")})`, keyLine(text, where, k));
   }
 }
 
@@ -255,7 +262,7 @@ function readReady(v: unknown): ReadySpec {
   if (typeof v === "string") return { check: { cmd: v }, timeoutMs: DEFAULT_READY_TIMEOUT_MS };
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error('expected a command or { cmd = "...", port = 5432, log = "text", timeout = "60s" }');
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!["cmd", "port", "host", "log", "timeout"].includes(k)) throw new Error(`unknown key ${k} (expected cmd, port, host, log, timeout)`);
+  for (const k of Object.keys(o)) if (!["cmd", "port", "host", "log", "timeout"].includes(k)) throw new Error(`unknown key ${k}${meant(k, ["cmd", "port", "host", "log", "timeout"])} (expected cmd, port, host, log, timeout)`);
   const kinds = ["cmd", "port", "log"].filter((k) => o[k] !== undefined);
   if (kinds.length !== 1) throw new Error("give exactly one of cmd, port, log");
   const timeoutMs = o.timeout === undefined ? DEFAULT_READY_TIMEOUT_MS : parseDuration(str(o.timeout), "timeout");
@@ -332,7 +339,7 @@ function readBackoff(v: unknown): RestartPolicy["backoff"] {
   if (typeof v === "string") return { initialMs: parseDuration(v), maxMs: Math.max(parseDuration(v), DEFAULT_BACKOFF.maxMs) };
   if (typeof v === "object" && v !== null && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (k !== "initial" && k !== "max") throw new Error(`unknown key ${k} (expected initial, max)`);
+    for (const k of Object.keys(o)) if (k !== "initial" && k !== "max") throw new Error(`unknown key ${k}${meant(k, ["initial", "max"])} (expected initial, max)`);
     const initialMs = o.initial === undefined ? DEFAULT_BACKOFF.initialMs : parseDuration(str(o.initial), "initial");
     const maxMs = o.max === undefined ? Math.max(initialMs, DEFAULT_BACKOFF.maxMs) : parseDuration(str(o.max), "max");
     if (maxMs < initialMs) throw new Error("max is shorter than initial");

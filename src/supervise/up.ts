@@ -308,7 +308,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
         return last;
       }
       if (decision.action === "give-up") {
-        event(spec.name, `exited (${how}); gave up after ${restarts} restart${restarts === 1 ? "" : "s"}`);
+        event(spec.name, `exited (${how}); gave up after ${restarts} restart${restarts === 1 ? "" : "s"} (max_restarts = ${spec.policy.maxRestarts})`);
         setState(spec, { state: "failed", restarts, exitCode: last.exitCode, signal: last.signal });
         return "failed";
       }
