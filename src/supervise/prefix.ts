@@ -29,7 +29,8 @@ export function linePrefix(names: string[], opts: PrefixOptions): (name: string,
     const ts = opts.timestamps ? `${stampOf(at ?? opts.now?.() ?? new Date())} ` : "";
     if (name === "") return ts;
     const padded = name.padEnd(opts.width);
-    const label = opts.color ? `\x1b[${colorOf.get(name) ?? 37}m${padded} |\x1b[0m` : `${padded} |`;
+    if (opts.color && !colorOf.has(name)) colorOf.set(name, PALETTE[colorOf.size % PALETTE.length]!); // one that appeared later
+    const label = opts.color ? `\x1b[${colorOf.get(name)}m${padded} |\x1b[0m` : `${padded} |`;
     return `${ts}${label} `;
   };
 }
