@@ -15,9 +15,20 @@ export interface ExitRecord extends ExitStatus {
 /** `<pgid> <status>\n` is at most 12 bytes; anything bigger is not a record. */
 const MAX_EXIT_RECORD_BYTES = 64;
 
-/** Parses an exit record's text; null for anything but two small integers. */
+/**
+ * What exits/<id> holds from spawn until the wrapper writes its record over it, at offset 0,
+ * without truncating (the spawner writes it with pwrite, so fd 6's offset stays 0): the
+ * record's disk space is taken before the agent starts, so an agent that fills the disk cannot
+ * make its own exit status unrecordable. Readers see it as "no record yet".
+ */
+export const EXIT_RECORD_PLACEHOLDER = `${" ".repeat(31)}\n`;
+
+/**
+ * Parses an exit record's text; null for anything but two small integers. What is left of the
+ * placeholder after the record (spaces and a newline) is ignored; the placeholder alone is null.
+ */
 export function parseExitRecord(text: string): { pgid: number; status: number } | null {
-  const m = /^(\d{1,7}) (\d{1,3})\n?$/.exec(text);
+  const m = /^(\d{1,7}) (\d{1,3})(?:\n *)?\n?$/.exec(text);
   if (!m) return null;
   const status = Number(m[2]);
   return status <= 255 ? { pgid: Number(m[1]), status } : null;

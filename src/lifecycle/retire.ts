@@ -1,4 +1,6 @@
 import { unlinkSync } from "node:fs";
+import { fsError, KraalError, WRITE_ERRNOS } from "../base/errors.ts";
+import { acquireLock, type Lock } from "../handle/lock.ts";
 import { join } from "node:path";
 import type { ExitStatus } from "../base/exit-status.ts";
 import { tierOf, unchangedSince } from "../handle/handle.ts";
@@ -50,6 +52,26 @@ export function retire(l: Layout, items: { entry: Entry; history: HistoryEntry }
     if (h?.cgroup) dropCgroup(h.cgroup);
   }
   return still.map((i) => i.entry);
+}
+
+/**
+ * retire() under the state lock, for a command whose answer does not depend on it (wait, kill):
+ * when the state directory cannot be written (full, read-only) or another kraal holds the lock
+ * too long, nothing is retired and the reason is returned; a later sweep retires the handles.
+ */
+export async function retireIfPossible(l: Layout, items: { entry: Entry; history: HistoryEntry }[]): Promise<{ retired: Entry[]; unrecorded?: string }> {
+  let lock: Lock | undefined;
+  try {
+    lock = await acquireLock(l.lock);
+    return { retired: retire(l, items) };
+  } catch (err) {
+    if (err instanceof KraalError && err.code === "E_LOCKED") return { retired: [], unrecorded: err.message };
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (!code || !WRITE_ERRNOS.has(code)) throw err;
+    return { retired: [], unrecorded: fsError(err)?.message ?? String(err) };
+  } finally {
+    lock?.release();
+  }
 }
 
 /**

@@ -2,8 +2,9 @@
 // waiting, retiring, the sweep, history and logs. Imports base/, sys/ and handle/.
 import { closeSync, existsSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { KraalError } from "../base/errors.ts";
+import { fsError, KraalError } from "../base/errors.ts";
 import { type Handle, HANDLE_VERSION, MAX_HANDLE_BYTES, serializeHandle, writeFileAtomic } from "../handle/handle.ts";
+import { EXIT_RECORD_PLACEHOLDER } from "../handle/exit-record.ts";
 import { encodeId } from "../handle/id.ts";
 import { acquireLock } from "../handle/lock.ts";
 import { logPath } from "./logs.ts";
@@ -140,6 +141,16 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
       cgroup = prepareCgroup(l.root, req.id);
       // The wrapper's exit record, made here and handed over as fd 6 (see wrapper.ts).
       exitFd = createFresh(exitFile);
+      // Its bytes reserved now, while there is room (see EXIT_RECORD_PLACEHOLDER); position 0: pwrite, the offset stays 0.
+      try {
+        writeSync(exitFd, EXIT_RECORD_PLACEHOLDER, 0, "latin1");
+      } catch (e) {
+        try {
+          unlinkSync(exitFile);
+        } catch {}
+        const why = fsError(Object.assign(e as object, { path: exitFile }))?.message ?? (e as Error).message;
+        throw new KraalError("E_SPAWN", `could not start ${JSON.stringify(req.id)}: cannot write its handle and exit record: ${why}`, { facts: { id: req.id } });
+      }
       proc = Bun.spawn(wrapperArgv(req.id, exitFile, graceSeconds(req.graceMs ?? DEFAULT_GRACE_MS), a ? "attached" : "detached", cgroup?.path ?? "", req.argv), {
         argv0: WRAPPER_NAME,
         cwd: req.cwd,

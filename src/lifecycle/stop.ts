@@ -77,9 +77,11 @@ async function retireOnce(l: Layout, e: Entry, history: HistoryEntry, unrecorded
     lock = await acquireLock(l.lock);
     return retire(l, [{ entry: e, history }]).length === 1;
   } catch (err) {
+    // The lock held by another kraal for too long is no failure either: the agent is stopped.
+    const locked = err instanceof KraalError && err.code === "E_LOCKED";
     const code = (err as NodeJS.ErrnoException)?.code;
-    if (!code || !WRITE_ERRNOS.has(code)) throw err;
-    unrecorded.why = fsError(err)?.message ?? String(err);
+    if (!locked && (!code || !WRITE_ERRNOS.has(code))) throw err;
+    unrecorded.why = locked ? (err as KraalError).message : (fsError(err)?.message ?? String(err));
     return true;
   } finally {
     lock?.release();

@@ -2,8 +2,7 @@ import { KraalError, UnknownAgentError } from "../base/errors.ts";
 import type { ExitStatus } from "../base/exit-status.ts";
 import { lastRun as lastRecorded } from "./history.ts";
 import { inspect } from "../handle/inspect.ts";
-import { acquireLock } from "../handle/lock.ts";
-import { endOf, endOrphan, isRetirable, retire } from "./retire.ts";
+import { endOf, endOrphan, isRetirable, retireIfPossible } from "./retire.ts";
 import type { Layout } from "../handle/state.ts";
 
 /** Polling starts at 2 ms and backs off to this, so short agents are seen ending promptly. */
@@ -42,12 +41,7 @@ export async function waitForEnd(l: Layout, id: string, name: string, opts: { ti
       // Its wrapper was killed alone: nobody will record the end, so end it now (as the sweep would).
       const history = endOrphan(e);
       if (history) {
-        const lock = await acquireLock(l.lock);
-        try {
-          retire(l, [{ entry: e, history }]);
-        } finally {
-          lock.release();
-        }
+        await retireIfPossible(l, [{ entry: e, history }]);
         return { exitCode: history.exitCode, signal: history.signal };
       }
     }
@@ -55,13 +49,8 @@ export async function waitForEnd(l: Layout, id: string, name: string, opts: { ti
       // Ended without an exit record: killed. Give the killer a moment to record how, then record it ourselves.
       endedAt ??= now();
       if (now() - endedAt > KILLER_RECORD_MS) {
-        const lock = await acquireLock(l.lock);
-        try {
-          const history = endOf(e);
-          if (history) retire(l, [{ entry: e, history }]);
-        } finally {
-          lock.release();
-        }
+        const history = endOf(e);
+        if (history) await retireIfPossible(l, [{ entry: e, history }]);
       }
     }
     if (now() >= deadline) return "timeout";

@@ -160,6 +160,11 @@ export function appendSafe(path: string, data: string | Uint8Array, mode = 0o600
   const fd = openSafe(path, O_APPEND, mode);
   try {
     writeAll(fd, data);
+  } catch (e) {
+    // write(2) errors (ENOSPC) carry no path: name the file, so the message can.
+    const err = e as NodeJS.ErrnoException;
+    if (err && typeof err === "object" && err.path === undefined) err.path = path;
+    throw e;
   } finally {
     closeSync(fd);
   }
