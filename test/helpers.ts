@@ -1,5 +1,5 @@
 import { afterEach, beforeEach } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Handle } from "../src/handle/handle.ts";
@@ -150,3 +150,36 @@ export const canSetPid = (() => {
     return false;
   }
 })();
+
+/**
+ * Live processes (zombies excluded) whose environment carries KRAAL_TEST_TAG=`tag`, or a tag
+ * `tag-...` derived from it: found by listing /proc, which only a test may do.
+ */
+export function taggedProcesses(tag: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const env = readFileSync(`/proc/${d}/environ`, "latin1").split("\0");
+      if (!env.some((v) => v === `KRAAL_TEST_TAG=${tag}` || v.startsWith(`KRAAL_TEST_TAG=${tag}-`))) continue;
+      if (isDeadOrZombie(Number(d))) continue;
+      out.push(Number(d));
+    } catch {}
+  }
+  return out;
+}
+
+/** SIGKILLs each pid (what a failed test left, each found by its tag); ESRCH is fine. */
+export function killPids(pids: number[]): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, "SIGKILL");
+    } catch {}
+  }
+}
+
+let tags = 0;
+/** A KRAAL_TEST_TAG value no other test or run uses. */
+export function newTag(label: string): string {
+  return `${label}-${process.pid}-${++tags}-${Math.random().toString(36).slice(2, 8)}`;
+}

@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readStat } from "../../src/handle/probes.ts";
+import { detectContainment } from "../../src/sys/cgroup.ts";
+import { BIN, killPids, kraal, newTag, taggedProcesses, useTempState, waitUntil } from "../helpers.ts";
+
+/**
+ * Issue #9's table, row by row: every common way a process leaves its process group (tmux,
+ * ssh-agent, gpg-agent, setsid -f, nohup setsid &, start-stop-daemon --background, a child calling
+ * setsid() or setpgid(0, 0)), started by a real agent. In the cgroup tier none of them outlives
+ * the agent: not after `kraal kill`, not after `kraal run` returns, not after a detached agent
+ * exits on its own. (In the group tier they escape, which containment.test.ts shows once.)
+ */
+const t = useTempState();
+const CGROUP = detectContainment(process.env).tier === "cgroup";
+// Whatever a test leaves (even one that timed out, whose finally never runs) is killed by its tags.
+const tags: string[] = [];
+const tagFor = (label: string) => {
+  const tag = newTag(label);
+  tags.push(tag);
+  return tag;
+};
+afterEach(() => {
+  for (const tag of tags.splice(0)) killPids(taggedProcesses(tag));
+});
+const run = (args: string[], env: Record<string, string> = {}) => kraal(args, { env: { ...t.env, ...env }, cwd: t.dir });
+
+/** One row of the table: what it needs installed, how many processes it leaves, and its shell line. */
+interface Row {
+  name: string;
+  needs: string[];
+  /** Processes the row leaves running (tmux: the server and the pane). */
+  leaves: number;
+  /** The shell line that starts it; `env` prefixes the command with the row's own tag. */
+  sh(dir: string, env: string): string;
+}
+
+const ROWS: Row[] = [
+  { name: "tmux new-session -d", needs: ["tmux"], leaves: 2, sh: (d, e) => `${e} tmux -S ${d}/tmux.sock -f /dev/null new-session -d 'sleep 1001'` },
+  { name: "ssh-agent", needs: ["ssh-agent"], leaves: 1, sh: (d, e) => `${e} ssh-agent -a ${d}/ssh.sock >/dev/null` },
+  { name: "gpg-agent --daemon", needs: ["gpg-agent"], leaves: 1, sh: (d, e) => `mkdir -m 700 ${d}/gnupg && ${e} GNUPGHOME=${d}/gnupg gpg-agent --daemon >/dev/null 2>&1` },
+  { name: "setsid -f", needs: ["setsid"], leaves: 1, sh: (_, e) => `${e} setsid -f sleep 1002` },
+  { name: "nohup setsid &", needs: ["nohup", "setsid"], leaves: 1, sh: (_, e) => `${e} nohup setsid sleep 1003 >/dev/null 2>&1 &` },
+  {
+    name: "start-stop-daemon --background", needs: ["start-stop-daemon"], leaves: 1,
+    sh: (d, e) => `${e} start-stop-daemon --start --background --make-pidfile --pidfile ${d}/ssd.pid --startas /bin/sleep -- 1004`,
+  },
+  { name: "a child calling os.setsid()", needs: ["python3"], leaves: 1, sh: (_, e) => `${e} python3 -c 'import os, time; os.fork() or (os.setsid(), time.sleep(1005))'` },
+  { name: "a child calling setpgid(0, 0)", needs: ["perl"], leaves: 1, sh: (_, e) => `${e} perl -e 'fork or do { setpgrp(0, 0); sleep 1006 }'` },
+];
+const installed = (r: Row) => r.needs.every((n) => Bun.which(n) !== null);
+const slug = (r: Row) => r.name.replace(/[^a-z0-9]+/gi, "_");
+
+/**
+ * An agent that starts `rows` (each under its own tag `tag-<row>`, so the test can tell whose
+ * processes it sees), then does `then`.
+ */
+function agent(tag: string, rows: Row[], then: string): string[] {
+  const lines = rows.map((r) => r.sh(t.dir, `env KRAAL_TEST_TAG=${tag}-${slug(r)}`));
+  return ["sh", "-c", [...lines, then].join("\n")];
+}
+
+/**
+ * Waits until every row's processes are up and out of the agent's process group (the point of
+ * the row: only the cgroup still holds them). Counting merely tagged processes would also count
+ * a row's launcher before it forks and detaches.
+ */
+async function started(tag: string, rows: Row[], agentPgid: number): Promise<void> {
+  for (const r of rows) {
+    await waitUntil(() => taggedProcesses(`${tag}-${slug(r)}`).filter((p) => readStat(p)?.pgrp !== agentPgid).length >= r.leaves, {
+      timeoutMs: 10_000, what: `${r.name} to be up outside the agent's group`,
+    });
+  }
+}
+
+const handleOf = (id: string): { pgid: number; cgroup: { path: string } } => JSON.parse(readFileSync(join(t.layout.pids, id), "utf8"));
+/** Poll in the agent's shell for the test's go-ahead, so it exits only once every row is up. */
+const untilGo = () => `until [ -e ${t.dir}/go ]; do sleep 0.02; done`;
+
+describe.skipIf(!CGROUP)("the cgroup tier: no row of the escape table survives its agent", () => {
+  for (const row of ROWS) {
+    test.skipIf(!installed(row))(`kill: ${row.name} leaves no survivor`, async () => {
+      const tag = tagFor("esc");
+      // The contrast: a process with the agent's tag that kraal did not start must live.
+      const bystander = Bun.spawn(["sleep", "1000"], { env: { ...process.env, KRAAL_TEST_TAG: tag } });
+      try {
+        expect(run(["spawn", "a", "--", ...agent(tag, [row], "sleep 1000")], { KRAAL_TEST_TAG: tag }).code).toBe(0);
+        const h = handleOf("a");
+        await started(tag, [row], h.pgid);
+        const r = run(["kill", "a"]);
+        expect(r.code).toBe(0);
+        expect(taggedProcesses(tag)).toEqual([bystander.pid]);
+        expect(existsSync(h.cgroup.path)).toBe(false);
+        expect(JSON.parse(run(["ps", "--json"]).stdout)).toEqual([]);
+      } finally {
+        bystander.kill("SIGKILL");
+        killPids(taggedProcesses(tag));
+      }
+    }, 20_000);
+  }
+
+  const all = ROWS.filter(installed);
+
+  test.skipIf(all.length === 0)("run: every row's daemons are gone when run returns", async () => {
+    const tag = tagFor("esc-run");
+    try {
+      const p = Bun.spawn([BIN, "run", "--no-tty", "--name", "r", "--", ...agent(tag, all, `${untilGo()}; exit 3`)], {
+        env: { ...t.env, KRAAL_TEST_TAG: tag }, cwd: t.dir, stdout: "pipe", stderr: "pipe",
+      });
+      const h = await waitUntil(() => (existsSync(join(t.layout.pids, "r")) ? handleOf("r") : null), { timeoutMs: 10_000, what: "run's handle" });
+      await started(tag, all, h.pgid);
+      writeFileSync(join(t.dir, "go"), "");
+      expect(await p.exited).toBe(3);
+      expect(await new Response(p.stderr).text()).toContain("left processes running in its cgroup");
+      expect(taggedProcesses(tag)).toEqual([]);
+      expect(existsSync(h.cgroup.path)).toBe(false);
+    } finally {
+      killPids(taggedProcesses(tag));
+    }
+  }, 30_000);
+
+  test.skipIf(all.length === 0)("a detached agent that exits on its own takes every row's daemons with it", async () => {
+    const tag = tagFor("esc-det");
+    try {
+      expect(run(["spawn", "d", "--", ...agent(tag, all, `${untilGo()}; exit 0`)], { KRAAL_TEST_TAG: tag }).code).toBe(0);
+      const h = handleOf("d");
+      await started(tag, all, h.pgid);
+      writeFileSync(join(t.dir, "go"), "");
+      // The wrapper records the exit, waits the grace, then cgroup.kill ends the rest.
+      await waitUntil(() => taggedProcesses(tag).length === 0, { timeoutMs: 10_000, what: "no survivors" });
+      await waitUntil(() => JSON.parse(run(["ps", "--json"]).stdout).length === 0, { timeoutMs: 10_000, what: "the handle to be retired" });
+      expect(existsSync(h.cgroup.path)).toBe(false);
+      expect(JSON.parse(run(["ps", "-a", "--json"]).stdout)[0]).toMatchObject({ id: "d", state: "exited", exitCode: 0 });
+    } finally {
+      killPids(taggedProcesses(tag));
+    }
+  }, 30_000);
+});
