@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readStat } from "../../src/handle/probes.ts";
-import { detectContainment } from "../../src/sys/cgroup.ts";
-import { BIN, killPids, kraal, newTag, taggedProcesses, useTempState, waitUntil } from "../helpers.ts";
+import { agentCgroupName, detectContainment } from "../../src/sys/cgroup.ts";
+import { readEvents } from "../../src/sys/cgroup-ops.ts";
+import { BIN, killPids, kraal, newTag, readyPid, taggedProcesses, tempState, useTempState, waitUntil } from "../helpers.ts";
 
 /**
  * Issue #9's table, row by row: every common way a process leaves its process group (tmux,
@@ -13,7 +14,8 @@ import { BIN, killPids, kraal, newTag, taggedProcesses, useTempState, waitUntil 
  * exits on its own. (In the group tier they escape, which containment.test.ts shows once.)
  */
 const t = useTempState();
-const CGROUP = detectContainment(process.env).tier === "cgroup";
+const C = detectContainment(process.env);
+const CGROUP = C.tier === "cgroup";
 // Whatever a test leaves (even one that timed out, whose finally never runs) is killed by its tags.
 const tags: string[] = [];
 const tagFor = (label: string) => {
@@ -135,5 +137,98 @@ describe.skipIf(!CGROUP)("the cgroup tier: no row of the escape table survives i
     } finally {
       killPids(taggedProcesses(tag));
     }
+  }, 30_000);
+});
+
+describe.skipIf(!CGROUP)("the cgroup tier's edges", () => {
+  test("a cgroup of another state directory is never touched: kill --all and sweep in one leave the other's agent and cgroups alone", async () => {
+    const tag = tagFor("esc-two");
+    const other = tempState();
+    const otherRun = (args: string[]) => kraal(args, { env: { ...other.env, KRAAL_TEST_TAG: `${tag}-other` }, cwd: other.dir });
+    // Both name their agent "a": the state directory is part of the cgroup's name.
+    const stray = join(C.base!, agentCgroupName(other.layout.root, "crashed"));
+    try {
+      expect(run(["spawn", "a", "--", "sleep", "1000"], { KRAAL_TEST_TAG: `${tag}-mine` }).code).toBe(0);
+      expect(otherRun(["spawn", "a", "--", "sleep", "1000"]).code).toBe(0);
+      const mine = handleOf("a").cgroup.path;
+      const theirs: string = JSON.parse(readFileSync(join(other.layout.pids, "a"), "utf8")).cgroup.path;
+      expect(theirs).not.toBe(mine);
+      mkdirSync(stray); // the other directory's empty leftover of a crash: its own sweep's to remove
+      expect(run(["kill", "--all"]).code).toBe(0);
+      const sw = run(["sweep"]);
+      expect(sw.code).toBe(0);
+      expect(sw.stdout).not.toContain(theirs);
+      expect(sw.stdout).not.toContain(stray);
+      expect(taggedProcesses(`${tag}-mine`)).toEqual([]);
+      expect(existsSync(mine)).toBe(false);
+      expect(taggedProcesses(`${tag}-other`).length).toBe(2); // the other's wrapper and its sleep
+      expect(readEvents(theirs)?.populated).toBe(true);
+      expect(existsSync(stray)).toBe(true);
+      expect(JSON.parse(otherRun(["ps", "--json"]).stdout)[0]).toMatchObject({ id: "a", state: "running", tier: "cgroup" });
+      // Its own sweep and kill do clean up.
+      expect(otherRun(["sweep"]).stdout).toContain(`removed empty cgroup ${stray}`);
+      expect(otherRun(["kill", "a"]).code).toBe(0);
+      expect(existsSync(theirs)).toBe(false);
+    } finally {
+      otherRun(["kill", "--all"]);
+      try {
+        rmdirSync(stray);
+      } catch {}
+      other.cleanup();
+    }
+  }, 30_000);
+
+  test("zombies are not members: an agent whose only member left is a zombie is exited, and is retired with its cgroup", async () => {
+    const tag = tagFor("esc-zombie");
+    // The agent: a perl that leaves a zombie child while it runs, until the test says go.
+    const script = `my $z = fork; exit 0 unless $z; open my $f, ">", "${t.dir}/zpid"; print $f $z; close $f; sleep 0.02 until -e "${t.dir}/go"`;
+    expect(run(["spawn", "z", "--", "perl", "-e", script], { KRAAL_TEST_TAG: tag }).code).toBe(0);
+    const cg = handleOf("z").cgroup.path;
+    const inner = await readyPid(join(t.dir, "zpid"), 10_000);
+    await waitUntil(() => readStat(inner)?.state === "Z", { timeoutMs: 10_000, what: "the agent's zombie child" });
+    const status = run(["status", "z", "--json"]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ id: "z", state: "running" });
+    // A zombie whose parent is outside the cgroup outlives the agent: a process that joins the
+    // agent's cgroup and exits, its parent (outside) never reaping it.
+    const holder = Bun.spawn(["perl", "-e", `my $p = fork; if (!$p) { open my $f, ">", "${cg}/cgroup.procs" or die; print $f "0"; close $f or die; exit 0 } open my $r, ">", "${t.dir}/outer"; print $r $p; close $r; sleep 1000`], {
+      env: { ...process.env, KRAAL_TEST_TAG: tag }, stderr: "inherit",
+    });
+    try {
+      const outer = await readyPid(join(t.dir, "outer"), 10_000);
+      await waitUntil(() => readStat(outer)?.state === "Z", { timeoutMs: 10_000, what: "the outside zombie" });
+      expect(readFileSync(`/proc/${outer}/cgroup`, "utf8")).toContain(cg.slice(cg.lastIndexOf("/")));
+      writeFileSync(join(t.dir, "go"), "");
+      await waitUntil(() => JSON.parse(run(["ps", "--json"]).stdout).length === 0, { timeoutMs: 10_000, what: "the agent to be retired" });
+      expect(readStat(outer)?.state).toBe("Z"); // still there, still unreaped
+      expect(JSON.parse(run(["ps", "-a", "--json"]).stdout)[0]).toMatchObject({ id: "z", state: "exited", exitCode: 0 });
+      expect(run(["status", "z"]).code).toBe(3);
+      expect(existsSync(cg)).toBe(false);
+    } finally {
+      holder.kill("SIGKILL");
+      await holder.exited;
+    }
+  }, 30_000);
+
+  test("kraal dead between making the cgroup and spawning: the next sweep removes the empty cgroup, and the id spawns again", () => {
+    const tag = tagFor("esc-crash");
+    const path = join(C.base!, agentCgroupName(t.layout.root, "c"));
+    // The spawn that died had made the state directory before the cgroup: one that ran before did too.
+    expect(run(["spawn", "before", "--", "true"], { KRAAL_TEST_TAG: tag }).code).toBe(0);
+    expect(run(["kill", "before"]).code).toBe(0);
+    mkdirSync(path); // exactly what a spawn killed right after mkdir leaves
+    const sw = run(["sweep"]);
+    expect(sw.code).toBe(0);
+    expect(sw.stdout).toContain(`removed empty cgroup ${path}`);
+    expect(existsSync(path)).toBe(false);
+    // And without a sweep in between, spawn itself replaces the empty leftover with a fresh cgroup.
+    mkdirSync(path);
+    const leftover = lstatSync(path).ino;
+    expect(run(["spawn", "c", "--", "sleep", "1000"], { KRAAL_TEST_TAG: tag }).code).toBe(0);
+    expect(handleOf("c").cgroup).toMatchObject({ path });
+    expect(lstatSync(path).ino).not.toBe(leftover);
+    expect(run(["kill", "c"]).code).toBe(0);
+    expect(existsSync(path)).toBe(false);
+    expect(taggedProcesses(tag)).toEqual([]);
   }, 30_000);
 });
