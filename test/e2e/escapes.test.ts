@@ -1,9 +1,9 @@
-import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readStat } from "../../src/handle/probes.ts";
 import { agentCgroupName, detectContainment } from "../../src/sys/cgroup.ts";
-import { readEvents } from "../../src/sys/cgroup-ops.ts";
+import { killCgroup, readEvents, removeCgroup } from "../../src/sys/cgroup-ops.ts";
 import { BIN, killPids, kraal, newTag, readyPid, taggedProcesses, tempState, useTempState, waitUntil } from "../helpers.ts";
 
 /**
@@ -230,5 +230,91 @@ describe.skipIf(!CGROUP)("the cgroup tier's edges", () => {
     expect(run(["kill", "c"]).code).toBe(0);
     expect(existsSync(path)).toBe(false);
     expect(taggedProcesses(tag)).toEqual([]);
+  }, 30_000);
+});
+
+/**
+ * The tier as an unprivileged user sees it. With a delegated subtree (a cgroup directory and its
+ * cgroup.procs, cgroup.subtree_control and cgroup.threads chowned to the user, which is what
+ * systemd's Delegate=yes does) and kraal started from inside it, the user's agents get the cgroup
+ * tier; without, the group tier, and doctor says why.
+ */
+const USER = "kraal-t-deleg";
+const canDelegate = CGROUP && process.getuid!() === 0 && !!process.env.KRAAL_CGROUP && ["useradd", "userdel", "setpriv", "setsid"].every((b) => Bun.which(b) !== null);
+let userMade = false;
+function delegUser(): { uid: number; gid: number } {
+  const id = (flag: string) => Bun.spawnSync(["id", flag, USER], { stdout: "pipe", stderr: "ignore" });
+  if (id("-u").exitCode !== 0) {
+    const r = Bun.spawnSync(["useradd", "-M", "-s", "/usr/sbin/nologin", USER], { stderr: "pipe" });
+    if (r.exitCode !== 0 && id("-u").exitCode !== 0) throw new Error(`useradd: ${r.stderr}`);
+    userMade = true;
+  }
+  return { uid: Number(id("-u").stdout.toString()), gid: Number(id("-g").stdout.toString()) };
+}
+afterAll(() => {
+  if (userMade) Bun.spawnSync(["userdel", USER]);
+});
+
+describe.skipIf(!canDelegate)("an unprivileged user", () => {
+  test("with a delegated subtree gets the cgroup tier (setsid -f does not escape); without, the group tier, and doctor says why", async () => {
+    const tag = tagFor("esc-user");
+    const { uid, gid } = delegUser();
+    chmodSync(t.dir, 0o755);
+    const home = join(t.dir, "home");
+    mkdirSync(home, { mode: 0o700 });
+    chownSync(home, uid, gid);
+    const D = join(process.env.KRAAL_CGROUP!, `deleg-${process.pid}`);
+    mkdirSync(D);
+    for (const f of ["", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"]) chownSync(join(D, f), uid, gid);
+    const shell = join(D, "shell"); // root's, like the user's login scope: only D itself is the user's
+    mkdirSync(shell);
+    /** kraal as the user; `inside` starts it from a shell in the delegated subtree, as a delegated login would be. */
+    const asUser = (args: string[], opts: { inside?: boolean; delegated?: boolean } = {}) => {
+      const env = ["PATH=/usr/bin:/bin", `HOME=${home}`, `KRAAL_DIR=${join(home, "state")}`, "NO_COLOR=1", `KRAAL_TEST_TAG=${tag}`, ...(opts.delegated ? [`KRAAL_CGROUP=${D}`] : [])];
+      const user = ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "env", "-i", ...env, BIN, ...args];
+      const argv = opts.inside ? ["sh", "-c", `echo $$ > ${shell}/cgroup.procs && exec "$@"`, "sh", ...user] : user;
+      const r = Bun.spawnSync(argv, { cwd: home, stdout: "pipe", stderr: "pipe", timeout: 15_000 });
+      return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    };
+    try {
+      const sp = asUser(["spawn", "u", "--json", "--", "sh", "-c", "setsid -f sleep 1000; sleep 1001"], { inside: true, delegated: true });
+      expect(sp.stderr).toBe("");
+      expect(sp.code).toBe(0);
+      const pgid: number = JSON.parse(sp.stdout).pgid;
+      await waitUntil(() => taggedProcesses(tag).some((p) => readStat(p)?.pgrp !== pgid), { timeoutMs: 10_000, what: "the setsid'd sleep" });
+      const rows = JSON.parse(asUser(["ps", "--json"], { delegated: true }).stdout);
+      expect(rows[0]).toMatchObject({ id: "u", state: "running", tier: "cgroup" });
+      const cg: string = JSON.parse(readFileSync(join(home, "state", "pids", "u"), "utf8")).cgroup.path;
+      expect(cg.startsWith(`${D}/`)).toBe(true);
+      expect(lstatSync(cg).uid).toBe(uid); // made by the user's kraal, not by root
+      // kill from an ordinary shell of the user (outside the subtree): the handle's cgroup is enough.
+      const k = asUser(["kill", "u"], { delegated: true });
+      expect(k.code).toBe(0);
+      expect(taggedProcesses(tag)).toEqual([]);
+      expect(existsSync(cg)).toBe(false);
+
+      // Without delegation: the group tier, and why.
+      const doc = asUser(["doctor"]);
+      expect(doc.code).toBe(0);
+      expect(doc.stdout).toMatch(/^tier: group\n/);
+      expect(doc.stdout).toContain(`FAIL base (own subtree): `);
+      expect(doc.stdout).toContain(`is not writable by uid ${uid}`);
+      expect(doc.stdout).toContain("fix: ");
+      // Delegated, but started outside the subtree: moving a process into it needs the common ancestor.
+      const outside = asUser(["doctor"], { delegated: true });
+      expect(outside.stdout).toMatch(/^tier: group\n/);
+      expect(outside.stdout).toContain("FAIL move into base");
+      const g = asUser(["spawn", "g", "--json", "--", "sleep", "1002"]);
+      expect(g.code).toBe(0);
+      expect(JSON.parse(asUser(["ps", "--json"]).stdout)[0]).toMatchObject({ id: "g", tier: "group" });
+      expect(asUser(["kill", "g"]).code).toBe(0);
+    } finally {
+      killPids(taggedProcesses(tag));
+      for (const dir of [D]) {
+        killCgroup(dir);
+        await waitUntil(() => readEvents(dir)?.populated !== true, { timeoutMs: 5000 }).catch(() => {});
+        removeCgroup(dir);
+      }
+    }
   }, 30_000);
 });
