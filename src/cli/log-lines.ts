@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, lstatSync, readdirSync } from "node:fs";
 import { decodeId, encodeId } from "../handle/id.ts";
 import type { Layout } from "../handle/state.ts";
-import { copyRange, logPath, openLog, tailOffset, type ByteSink, type OpenLog } from "../lifecycle/logs.ts";
+import { copyRange, logPath, openLog, printLog, type ByteSink, type OpenLog } from "../lifecycle/logs.ts";
 
 /** A line longer than this is cut (and each piece prefixed), so one agent cannot make kraal buffer without bound. */
 const MAX_LINE = 64 * 1024;
@@ -93,14 +93,21 @@ export async function printAll(
   const buf = Buffer.allocUnsafe(64 * 1024);
   const open = (id: string, fromStart: boolean): Followed => {
     const path = logPath(l, encodeId(id));
-    const f: Followed = { path, log: openLog(path), pos: 0, lines: new PrefixedLines(out, prefixFor(id)) };
-    if (f.log) {
-      // A log already there when logs began carries its last modification time; one that appeared since, now.
-      const at = fromStart ? new Date() : fstatSync(f.log.fd).mtime;
-      const from = fromStart || opts.tail === undefined ? 0 : tailOffset(f.log.fd, f.log.size, opts.tail, buf);
-      f.pos = copyRange(f.log.fd, from, f.log.size, (c) => f.lines.push(c, at), buf);
-      if (!opts.follow) f.lines.end();
+    const f: Followed = { path, log: null, pos: 0, lines: new PrefixedLines(out, prefixFor(id)) };
+    if (fromStart) {
+      // A log that appeared since logs began: its lines are stamped now.
+      f.log = openLog(path);
+      if (f.log) f.pos = copyRange(f.log.fd, 0, f.log.size, (c) => f.lines.push(c, new Date()), buf);
+    } else {
+      // A log already there carries its last modification time; its rotated files come first (printLog).
+      let at = new Date();
+      try {
+        at = lstatSync(path).mtime;
+      } catch {}
+      const r = printLog(path, (c) => f.lines.push(c, at), opts.tail);
+      if (r) ({ log: f.log, pos: f.pos } = r);
     }
+    if (f.log && !opts.follow) f.lines.end();
     followed.set(id, f);
     return f;
   };

@@ -1,12 +1,10 @@
 import { closeSync, fstatSync, lstatSync, readSync } from "node:fs";
-import { join } from "node:path";
+import { awaitLogWriter, generations, LOG_FILES } from "./log-files.ts";
 import { inspect } from "../handle/inspect.ts";
 import type { Layout } from "../handle/state.ts";
 import { O_READ, openSafe } from "../sys/safe-fs.ts";
 
-export function logPath(l: Layout, name: string, previous = false): string {
-  return join(l.logs, `${name}.log${previous ? ".1" : ""}`);
-}
+export { logPath } from "./log-files.ts";
 
 /** Where `logs` sends bytes: exactly as they are in the log, never decoded. */
 export type ByteSink = (chunk: Uint8Array) => void;
@@ -52,9 +50,15 @@ export function copyRange(fd: number, from: number, to: number, sink: ByteSink, 
  * in chunks: a huge log costs only what is shown. A last line without a newline counts as a line.
  */
 export function tailOffset(fd: number, size: number, lines: number, buf: Buffer = Buffer.allocUnsafe(CHUNK)): number {
-  if (lines <= 0) return size;
+  return tailLines(fd, size, lines, buf, true).offset;
+}
+
+/** tailOffset, and how many of the `lines` were not found in the file (to look for in an older one). */
+function tailLines(fd: number, size: number, lines: number, buf: Buffer, newest: boolean): { offset: number; left: number } {
+  if (lines <= 0) return { offset: size, left: 0 };
   let need = lines;
-  let first = true;
+  // The newline that ends the final line is no boundary; in an older generation it is (the newer one starts a line).
+  let first = newest;
   let end = size;
   while (end > 0) {
     const start = Math.max(0, end - buf.length);
@@ -63,26 +67,55 @@ export function tailOffset(fd: number, size: number, lines: number, buf: Buffer 
       const nl = buf[j] === 10;
       if (first) {
         first = false;
-        if (nl) continue; // the newline that ends the final line
+        if (nl) continue;
       }
-      if (nl && --need === 0) return start + j + 1;
+      if (nl && --need === 0) return { offset: start + j + 1, left: 0 };
     }
     end = start;
   }
-  return 0;
+  // Reached its start: the line begun before it (in an older generation, or its first) is still wanted.
+  return { offset: 0, left: need };
 }
 
 /**
- * Prints the log at `path`, or its last `lines` lines, to `sink` byte for byte, and returns the
- * open log (positioned at its end) for a follower; null when there is no log.
+ * Prints the log at `path` (its rotated generations first, oldest first), or its last `lines`
+ * lines across them, to `sink` byte for byte, and returns the live file, open and positioned at
+ * its end, for a follower; null when there is no log. Every file is opened before any is printed
+ * (newest first, a file seen twice through a rotation once), so a rotation meanwhile loses nothing.
  */
 export function printLog(path: string, sink: ByteSink, lines?: number): { log: OpenLog; pos: number } | null {
-  const log = openLog(path);
-  if (!log) return null;
+  const files: OpenLog[] = [];
+  const seen = new Set<number>();
+  for (const p of [...generations(path)].reverse()) {
+    const log = openLog(p);
+    if (!log) continue;
+    if (seen.has(log.ino)) {
+      closeSync(log.fd);
+      continue;
+    }
+    seen.add(log.ino);
+    files.push(log); // newest first
+  }
+  if (files.length === 0) return null;
   const buf = Buffer.allocUnsafe(CHUNK);
-  const from = lines === undefined ? 0 : tailOffset(log.fd, log.size, lines, buf);
-  copyRange(log.fd, from, log.size, sink, buf);
-  return { log, pos: log.size };
+  const from: number[] = files.map(() => 0);
+  let upto = files.length; // print files[0..upto)
+  if (lines !== undefined) {
+    let left = lines;
+    upto = 0;
+    for (const f of files) {
+      if (left <= 0) break;
+      const t = tailLines(f.fd, f.size, left, buf, upto === 0);
+      from[upto++] = t.offset;
+      left = t.left;
+    }
+    if (upto === 0) from[0] = files[0]!.size;
+    upto = Math.max(upto, 1);
+  }
+  for (let i = upto - 1; i >= 0; i--) copyRange(files[i]!.fd, from[i]!, files[i]!.size, sink, buf);
+  for (let i = 1; i < files.length; i++) closeSync(files[i]!.fd);
+  const live = files[0]!;
+  return { log: live, pos: live.size };
 }
 
 /**
@@ -109,13 +142,32 @@ export async function followLog(
       ino = lstatSync(path).ino;
     } catch {}
     if (ino === null || ino === cur?.log.ino) return;
-    const next = openLog(path);
-    if (!next) return;
+    // Rotated (or a new run began): the rest of the old file, then every newer generation, oldest first.
+    let newer = [path];
     if (cur) {
       copyRange(cur.log.fd, cur.pos, Infinity, sink, buf);
       closeSync(cur.log.fd);
+      const had = cur.log.ino;
+      cur = null;
+      newer = generations(path); // it rotated out already: all are newer
+      for (let i = 1; i < LOG_FILES; i++) {
+        try {
+          if (lstatSync(`${path}.${i}`).ino === had) {
+            newer = [];
+            for (let j = i - 1; j >= 1; j--) newer.push(`${path}.${j}`);
+            newer.push(path);
+            break;
+          }
+        } catch {}
+      }
     }
-    cur = { log: next, pos: copyRange(next.fd, 0, Infinity, sink, buf) };
+    for (const p of newer) {
+      const next = openLog(p);
+      if (!next) continue;
+      if (cur) closeSync(cur.log.fd);
+      cur = { log: next, pos: copyRange(next.fd, 0, Infinity, sink, buf) };
+    }
+    // The live file may have rotated while the older ones were printed: the next drain catches up.
   };
   try {
     for (;;) {
@@ -123,6 +175,7 @@ export async function followLog(
       if (!running()) break;
       await Bun.sleep(50);
     }
+    await awaitLogWriter(l, name);
     drain();
   } finally {
     if (cur) closeSync(cur.log.fd);

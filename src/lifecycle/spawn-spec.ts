@@ -17,6 +17,8 @@ export interface SpawnSpec {
   env: Record<string, string>;
   /** The worktree cwd is, when `spawn --worktree` made one (a restart runs in it again). */
   worktree?: { path: string; branch: string; repo: string };
+  /** `spawn --log-max`, in bytes, when given. */
+  logMax?: number;
 }
 
 /** A spec holds an environment and argv (the kernel allows at most 6 MiB of both, before JSON escaping); bigger is not one of ours. */
@@ -36,7 +38,7 @@ export function saveSpawnSpec(l: Layout, name: string, spec: Omit<SpawnSpec, "v"
 export function readSpawnSpec(l: Layout, name: string): SpawnSpec | null {
   try {
     const o = JSON.parse(readTextSafe(specPath(l, name), { maxBytes: MAX_SPEC_BYTES }) ?? "null") as SpawnSpec;
-    const ok = o.v === 1 && Array.isArray(o.argv) && o.argv.length > 0 && o.argv.every((a) => typeof a === "string") && typeof o.cwd === "string" && typeof o.env === "object" && o.env !== null;
+    const ok = o.v === 1 && Array.isArray(o.argv) && o.argv.length > 0 && o.argv.every((a) => typeof a === "string") && typeof o.cwd === "string" && typeof o.env === "object" && o.env !== null && (o.logMax === undefined || (Number.isSafeInteger(o.logMax) && o.logMax >= 0));
     return ok ? o : null;
   } catch {
     return null;

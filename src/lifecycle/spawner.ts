@@ -1,18 +1,18 @@
 // Layer lifecycle/: what starts and stops processes. The wrapper, spawning, the kill sequence,
 // waiting, retiring, the sweep, history and logs. Imports base/, sys/ and handle/.
-import { closeSync, existsSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fsError, KraalError } from "../base/errors.ts";
 import { type Handle, HANDLE_VERSION, MAX_HANDLE_BYTES, serializeHandle, writeFileAtomic } from "../handle/handle.ts";
 import { EXIT_RECORD_PLACEHOLDER } from "../handle/exit-record.ts";
 import { encodeId } from "../handle/id.ts";
 import { acquireLock } from "../handle/lock.ts";
-import { logPath } from "./logs.ts";
+import { DEFAULT_LOG_MAX, logPath, startLogWriter, startNewRun } from "./log-files.ts";
 import { saveSpawnSpec } from "./spawn-spec.ts";
 import { currentIdentity, readStat } from "../handle/probes.ts";
 import { retireIfEnded } from "./retire.ts";
 import { ensureLayout, type Layout } from "../handle/state.ts";
-import { createFresh, lstatOrNull, O_APPEND, openSafe } from "../sys/safe-fs.ts";
+import { createFresh, O_APPEND, openSafe } from "../sys/safe-fs.ts";
 import { DEFAULT_GRACE_MS } from "./terminate.ts";
 import { graceSeconds, WRAPPER_NAME, wrapperArgv, wrapperEnv } from "./wrapper.ts";
 import { dropCgroup, endCgroup, prepareCgroup } from "./contain.ts";
@@ -40,6 +40,8 @@ export interface SpawnRequest {
   };
   /** Rotate the log before starting (false for a restart within one supervisor session). */
   rotateLog?: boolean;
+  /** The log's limit in bytes across its generations (detached agents; 0: unbounded; default DEFAULT_LOG_MAX). */
+  logMax?: number;
   /** Extra fields recorded in the handle (e.g. restarts). */
   restarts?: number;
   /** Keep argv, cwd and env in specs/<id>, so `kraal restart` can start it again the same way. */
@@ -69,12 +71,6 @@ export function agentEnv(base: Record<string, string | undefined>, extra: Record
   return Object.assign(env, extra);
 }
 
-/** Keeps one previous generation: the old run's log becomes `.log.1` (rename(2) moves a link, never its target). */
-function rotateLog(l: Layout, name: string): string {
-  const log = logPath(l, name);
-  if (lstatOrNull(log)) renameSync(log, logPath(l, name, true));
-  return log;
-}
 
 /**
  * Checks that the agent's command can be run before anything starts, so the user gets one clear
@@ -129,8 +125,10 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
     }
     const startedAt = Date.now();
     const a = req.attached;
-    const logFd = a ? null : openSafe(req.rotateLog === false ? logPath(l, name) : rotateLog(l, name), O_APPEND);
-    if (a && req.rotateLog !== false) rotateLog(l, name);
+    if (req.rotateLog !== false) startNewRun(l, name);
+    const logMax = req.logMax ?? DEFAULT_LOG_MAX;
+    // Detached: through a rotating writer (bounded), or straight into the file when unbounded.
+    const logFd = a ? null : logMax > 0 ? startLogWriter(l, name, logMax) : openSafe(logPath(l, name), O_APPEND);
     const exitFile = join(l.exits, name);
     let proc: ReturnType<typeof Bun.spawn>;
     let exitFd: number | null = null;
@@ -201,7 +199,7 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
     const text = serializeHandle(handle);
     if (Buffer.byteLength(text) > MAX_HANDLE_BYTES) abort(`its handle would be ${Buffer.byteLength(text)} bytes, more than a reader accepts (${MAX_HANDLE_BYTES})`);
     try {
-      if (req.saveSpec) saveSpawnSpec(l, name, { argv: req.argv, cwd: req.cwd, env: req.env, ...(req.worktree ? { worktree: req.worktree } : {}) });
+      if (req.saveSpec) saveSpawnSpec(l, name, { argv: req.argv, cwd: req.cwd, env: req.env, ...(req.logMax !== undefined ? { logMax: req.logMax } : {}), ...(req.worktree ? { worktree: req.worktree } : {}) });
       writeFileAtomic(l.pids, name, text);
     } catch (e) {
       abort("cannot write its handle", e);

@@ -1,4 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
+import { parseSize } from "../base/size.ts";
+import { DEFAULT_LOG_MAX, MIN_LOG_MAX } from "../lifecycle/log-files.ts";
 import { didYouMean } from "../base/suggest.ts";
 import { basename, dirname, resolve } from "node:path";
 import { MAX_DURATION_MS, parseDuration } from "../base/duration.ts";
@@ -18,6 +20,8 @@ export interface AgentSpec {
   env: Record<string, string>;
   policy: RestartPolicy;
   graceMs: number;
+  /** log_max: the log's bound in bytes across its generations (0: unbounded). */
+  logMax?: number;
   /** Sent first when `up` stops it (then the grace, then SIGKILL). */
   stopSignal: StopSignalName;
   /**
@@ -34,7 +38,7 @@ export interface AgentSpec {
   worktree?: { dir?: string };
 }
 
-const AGENT_KEYS = ["cmd", "cwd", "env", "env_file", "restart", "max_restarts", "backoff", "grace", "stop_signal", "depends_on", "ready", "worktree"] as const;
+const AGENT_KEYS = ["cmd", "cwd", "env", "env_file", "restart", "max_restarts", "backoff", "grace", "stop_signal", "depends_on", "ready", "worktree", "log_max"] as const;
 const DEFAULT_KEYS = AGENT_KEYS.filter((k) => k !== "cmd" && k !== "depends_on" && k !== "ready");
 const RESTART_VALUES: RestartWhen[] = ["no", "on-failure", "always"];
 const DEFAULT_MAX_RESTARTS = 5;
@@ -210,7 +214,12 @@ export function parseToml(text: string, path: string): AgentSpec[] {
       if (typeof v === "string" && v !== "" && a.worktree !== undefined) return { dir: resolve(base, v) };
       throw new Error(`expected true, false or (for one agent) a directory, got ${JSON.stringify(v)}`);
     }, undefined);
-    return { name, argv, cwd, env, policy, graceMs, stopSignal, stopsOthers: false, dependsOn, ready, ...(worktree ? { worktree } : {}) };
+    const logMax = get("log_max", (v) => {
+      const n = typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : parseSize(str(v));
+      if (n > 0 && n < MIN_LOG_MAX) throw new Error(`at least ${MIN_LOG_MAX / 1024}K (or 0 / "off" for no limit), got ${JSON.stringify(v)}`);
+      return n;
+    }, DEFAULT_LOG_MAX);
+    return { name, argv, cwd, env, policy, graceMs, stopSignal, stopsOthers: false, dependsOn, ready, logMax, ...(worktree ? { worktree } : {}) };
   });
   const cycle = findCycle(specs);
   if (cycle) throw new ConfigError(path, `agents.${cycle[0]}.depends_on`, `dependency cycle: ${cycle.join(" -> ")}`, keyLine(text, `agents.${cycle[0]}`, "depends_on"));

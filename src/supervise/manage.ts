@@ -90,7 +90,7 @@ async function startFromSpec(l: Layout, id: string, restarted: boolean): Promise
   if (isLive(now)) return { id, result: "already running", pgid: now.handle?.pgid ?? now.legacyPgid ?? undefined };
   const spec = readSpawnSpec(l, name);
   if (!spec) throw cannotStart(l, id, restarted ? "restart" : "start");
-  const { handle } = await spawnAgent(l, { id, argv: spec.argv, cwd: spec.cwd, env: spec.env, saveSpec: true, worktree: spec.worktree });
+  const { handle } = await spawnAgent(l, { id, argv: spec.argv, cwd: spec.cwd, env: spec.env, saveSpec: true, worktree: spec.worktree, ...(spec.logMax !== undefined ? { logMax: spec.logMax } : {}) });
   return { id, result: restarted ? "restarted" : "started", pgid: handle.pgid };
 }
 

@@ -1,7 +1,5 @@
 // Layer supervise/: kraal processes that stay attached to their agents (run, up): attached
 // agents, the supervisor record, restart policy, config, output prefixes. Imports every layer but cli/.
-import { closeSync, writeSync } from "node:fs";
-import { O_APPEND, openSafe } from "../sys/safe-fs.ts";
 import { Attached, type StopSignal } from "./attached.ts";
 import type { AgentSpec } from "./config.ts";
 import { KraalError } from "../base/errors.ts";
@@ -12,7 +10,7 @@ import { describeCheck, waitReady } from "./ready.ts";
 import { encodeId } from "../handle/id.ts";
 import { inspect } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
-import { logPath } from "../lifecycle/logs.ts";
+import { DEFAULT_LOG_MAX, logPath, RotatingLog } from "../lifecycle/log-files.ts";
 import { LineSplitter } from "./prefix.ts";
 import { readStat } from "../handle/probes.ts";
 import { decideRestart } from "./restart.ts";
@@ -54,15 +52,13 @@ async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
 }
 
 /** Forwards an agent's stdout/stderr line by line to the terminal and, unprefixed, to its log. */
-async function pump(stream: ReadableStream<Uint8Array>, name: string, logFd: number, io: UpIO, onLine?: (line: string) => void): Promise<void> {
+async function pump(stream: ReadableStream<Uint8Array>, name: string, log: RotatingLog, io: UpIO, onLine?: (line: string) => void): Promise<void> {
   const split = new LineSplitter();
   const emit = (lines: string[]) => {
     for (const l of lines) {
       io.print(name, l);
       onLine?.(l);
-      try {
-        writeSync(logFd, `${l}\n`);
-      } catch {}
+      log.write(Buffer.from(`${l}\n`));
     }
   };
   for await (const chunk of stream) emit(split.push(chunk));
@@ -253,7 +249,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       if (stopping()) return last;
       const startedAt = performance.now();
       let agent: Attached;
-      let logFd: number;
+      let log: RotatingLog;
       try {
         const env = agentEnv(process.env, { ...spec.env, KRAAL_AGENT_ID: spec.name, KRAAL_RESTARTS: String(restarts) });
         const worktree = spec.worktree ? await ensureWorktree(l, spec.name, { cwd: spec.cwd, dir: spec.worktree.dir }) : undefined;
@@ -263,7 +259,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
           attached: { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
           rotateLog: restarts === 0,
         });
-        logFd = openSafe(logPath(l, encodeId(spec.name)), O_APPEND);
+        log = new RotatingLog(logPath(l, encodeId(spec.name)), spec.logMax ?? DEFAULT_LOG_MAX);
         agent = new Attached(l, started, spec.graceMs, spec.stopSignal);
         running.set(spec.name, agent);
         notifyStarted(spec.name, agent.pgid);
@@ -273,11 +269,11 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
         watchReadiness(spec, agent, env);
         const proc = started.proc;
         const onLine = (line: string) => lineListeners.get(spec.name)?.forEach((f) => f(line));
-        const output = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>, spec.name, logFd, io, onLine), pump(proc.stderr as ReadableStream<Uint8Array>, spec.name, logFd, io, onLine)]);
+        const output = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>, spec.name, log, io, onLine), pump(proc.stderr as ReadableStream<Uint8Array>, spec.name, log, io, onLine)]);
         const end = await agent.done;
         running.delete(spec.name);
         await settleWithin(output, OUTPUT_DRAIN_MS);
-        closeSync(logFd);
+        log.close();
         last = end.status;
         if (end.leaked) event(spec.name, `left processes running in its group; ended them (${end.leftovers?.forced ? "SIGKILL after the grace" : "SIGTERM"})`);
         if (end.stuck) event(spec.name, `processes in group ${agent.pgid} did not die after SIGKILL; its handle is kept`);

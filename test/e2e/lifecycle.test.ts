@@ -211,7 +211,7 @@ describe("ps, status, logs", () => {
     run("wait", "l");
     expect(run("logs", "l").stdout).toStartWith("out: exiting with 4");
     expect(run("logs", "l", "--previous").stdout).toStartWith("out: exiting with 0");
-    expect(readdirSync(t.layout.logs).sort()).toEqual(["l.log", "l.log.1"]);
+    expect(readdirSync(t.layout.logs).sort()).toEqual(["l.log", "l.log.lock", "l.log.prev"]);
   });
 
   test("logs -f follows until the agent ends", async () => {

@@ -33,6 +33,7 @@ describe("logs: exact bytes, constant memory", () => {
   test("a 1 GiB log streams through in constant memory; -n reads only the end", () => {
     spawnOk(t, "big", ["true"]);
     expect(run("wait", "big").code).toBe(0);
+    expect(run("logs", "big").code).toBe(0); // its log writer is done (logs waits for it): nothing else writes the file now
     const log = join(t.layout.logs, "big.log");
     truncateSync(log, 1024 ** 3); // sparse: costs no disk
     appendFileSync(log, "x\ny\nz\n");

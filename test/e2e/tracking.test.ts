@@ -120,7 +120,8 @@ describe("a wrapper killed alone (kill -KILL <pgid>, the OOM killer)", () => {
     const init = await waitUntil(() => childrenOf(ns.pid)[0], { timeoutMs: 10_000, what: "the namespace's PID 1" });
     try {
       await waitUntil(() => readIfThere(out), { timeoutMs: 10_000, what: "spawn" });
-      const wrapper = await waitUntil(() => childrenOf(init)[0], { timeoutMs: 10_000, what: "the orphaned wrapper" });
+      // init has two orphans: the wrapper and the agent's log writer (kraal-log-writer).
+      const wrapper = await waitUntil(() => childrenOf(init).find((c) => readIfThere(`/proc/${c}/cmdline`).startsWith("kraal-wrapper")), { timeoutMs: 10_000, what: "the orphaned wrapper" });
       const { agent, grandchild } = await family(wrapper);
       const inside = (...args: string[]) => {
         const r = Bun.spawnSync(["nsenter", "-t", String(init), "-p", "-m", BIN, ...args], { env: t.env, cwd: t.dir, stdout: "pipe", stderr: "pipe" });

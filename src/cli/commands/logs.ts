@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import { UnknownAgentError, UsageError } from "../../base/errors.ts";
 import { encodeId } from "../../handle/id.ts";
 import { followLog, logPath, printLog, type ByteSink } from "../../lifecycle/logs.ts";
+import { awaitLogWriter } from "../../lifecycle/log-files.ts";
 import { useColor, writeBytes } from "../output.ts";
 import { checkedId, globalArgs, layoutFrom } from "./_shared.ts";
 import { inspect } from "../../handle/inspect.ts";
@@ -22,7 +23,7 @@ export default defineCommand({
     follow: { type: "boolean", alias: "f", description: "Keep printing new output: until the agent ends (under up: until up stops restarting it); without ID, until interrupted" },
     lines: { type: "string", alias: "n", description: "Only the last N lines (of each log)", valueHint: "N" },
     timestamps: { type: "boolean", alias: "t", description: "Prefix each line with the time: when read (-f), or the log's last write for lines already in it" },
-    previous: { type: "boolean", description: "The previous run's log (one rotated generation is kept)" },
+    previous: { type: "boolean", description: "The previous run's log (the run before the current one is kept)" },
     ...globalArgs,
   },
   async run({ args }) {
@@ -48,6 +49,8 @@ export default defineCommand({
       stampAt = lstatSync(path).mtime; // no per-line time is kept: lines already in the log carry its last write
     } catch {}
     const sink: ByteSink = stamped ? (c) => stamped.push(c, stampAt) : writeBytes;
+    // An agent that has ended: its log writer may still be writing its last bytes (at most 2 s).
+    if (!args.previous && inspect(l, name).verdict.state !== "running") await awaitLogWriter(l, name);
     const at = printLog(path, sink, lines);
     if (at === null) {
       const known = inspect(l, name).read.kind !== "missing" || hasRun(l.history, id);

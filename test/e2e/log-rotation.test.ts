@@ -1,0 +1,73 @@
+import { describe, expect, test } from "bun:test";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { BIN, kraal, spawnOk, useTempState, waitUntil } from "../helpers.ts";
+
+const t = useTempState();
+const run = (...args: string[]) => kraal(args, { env: t.env, cwd: t.dir });
+
+function rawOut(...args: string[]): Buffer {
+  const r = Bun.spawnSync([BIN, ...args], { env: t.env, cwd: t.dir, stdout: "pipe", stderr: "pipe", timeout: 60_000 });
+  if (r.exitCode !== 0) throw new Error(`kraal ${args.join(" ")} failed (${r.exitCode}): ${r.stderr}`);
+  return Buffer.from(r.stdout);
+}
+
+/** 64 numbered lines of 16 KiB each (1 MiB), `pause` seconds apart: what the agent writes and the test expects. */
+const LINE = 16 * 1024;
+const script = (pause: string) => `i=0; while [ $i -lt 64 ]; do printf '%06d' $i; head -c ${LINE - 7} /dev/zero | tr '\\0' x; echo; i=$((i+1)); sleep ${pause}; done; exit 7`;
+const expected = (): Buffer => {
+  const parts: string[] = [];
+  for (let i = 0; i < 64; i++) parts.push(`${String(i).padStart(6, "0")}${"x".repeat(LINE - 7)}\n`);
+  return Buffer.from(parts.join(""));
+};
+
+const logFiles = (id: string) => readdirSync(t.layout.logs).filter((f) => f === `${id}.log` || f.startsWith(`${id}.log.`)).filter((f) => !f.endsWith(".lock") && !f.includes(".prev"));
+const onDisk = (id: string) => logFiles(id).reduce((n, f) => n + statSync(join(t.layout.logs, f)).size, 0);
+
+describe("log rotation", () => {
+  test("--log-max 64K: 1 MiB written, disk stays bounded, the newest output complete and in order, exit code kept", () => {
+    spawnOk(t, "chatty", ["sh", "-c", script("0")], ["--log-max", "64K"]);
+    expect(run("wait", "chatty").code).toBe(7);
+    const all = rawOut("logs", "chatty");
+    expect(onDisk("chatty")).toBeLessThanOrEqual(64 * 1024);
+    expect(logFiles("chatty").sort()).toEqual(["chatty.log", "chatty.log.1", "chatty.log.2", "chatty.log.3"]);
+    const want = expected();
+    // Oldest generation first: what is kept is exactly the end of what was written.
+    expect(all.length).toBeGreaterThan(32 * 1024);
+    expect(want.subarray(want.length - all.length).equals(all)).toBe(true);
+    // -n across generations: the last 3 lines span files of 16 KiB.
+    expect(rawOut("logs", "chatty", "-n", "3").equals(want.subarray(want.length - 3 * LINE))).toBe(true);
+    // Without an id too: every kept line, across the rotated files, prefixed.
+    const every = rawOut("logs").toString().split("\n").filter(Boolean);
+    expect(every.length).toBe(all.toString().split("\n").filter(Boolean).length);
+    expect(every.every((line) => line.startsWith("chatty | "))).toBe(true);
+    expect(every.at(-1)).toBe(`chatty | 000063${"x".repeat(LINE - 7)}`);
+    expect(run("status", "chatty").stdout).toContain("exited");
+  }, 60_000);
+
+  test("logs -f crosses every rotation: all 1 MiB, in order", async () => {
+    // It starts writing after 1.5 s, once the follower runs: 64 KiB hold only ~4 lines, so a late follower could not see the first.
+    spawnOk(t, "slow", ["sh", "-c", `sleep 1.5; ${script("0.03")}`], ["--log-max", "64K"]);
+    const f = Bun.spawn([BIN, "logs", "slow", "-f"], { env: t.env, cwd: t.dir, stdout: "pipe", stderr: "pipe" });
+    const out = Buffer.from(await new Response(f.stdout).arrayBuffer());
+    expect(await f.exited).toBe(0);
+    expect(out.length).toBe(expected().length);
+    expect(out.equals(expected())).toBe(true);
+    expect(onDisk("slow")).toBeLessThanOrEqual(64 * 1024);
+    expect(run("wait", "slow").code).toBe(7);
+  }, 60_000);
+
+  test("a new run keeps the previous one's files for --previous; --log-max 0 is unbounded; bad sizes are refused", async () => {
+    spawnOk(t, "r", ["sh", "-c", "echo first"], ["--log-max", "16K"]);
+    expect(run("wait", "r").code).toBe(0);
+    spawnOk(t, "r", ["sh", "-c", "echo second"], ["--log-max", "off"]);
+    expect(run("wait", "r").code).toBe(0);
+    expect(rawOut("logs", "r").toString()).toBe("second\n");
+    expect(rawOut("logs", "r", "--previous").toString()).toBe("first\n");
+    await waitUntil(() => !readdirSync(t.layout.logs).includes("r.log.1"), { what: "no rotation when unbounded" });
+    const bad = run("spawn", "x", "--log-max", "lots", "--", "true");
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("--log-max");
+    expect(run("spawn", "x", "--log-max", "1K", "--", "true").stderr).toContain("at least 16K");
+  }, 30_000);
+});
