@@ -30,7 +30,7 @@ describe("kraal.toml errors", () => {
   test("a misspelt key is named, with the key it most likely meant", () => {
     expectError(
       upWith('[agents.a]\ncmd = "true"\nbakoff = "1s"\n'),
-      "kraal.toml:3: agents.a.bakoff: unknown key; did you mean backoff? (expected one of: cmd, cwd, env, env_file, restart, max_restarts, backoff, grace, stop_signal, depends_on, ready, worktree)",
+      "kraal.toml:3: agents.a.bakoff: unknown key; did you mean backoff? (expected one of: cmd, cwd, env, env_file, restart, max_restarts, backoff, grace, stop_signal, depends_on, ready, worktree, log_max)",
     );
     expect(upWith('[agents.a]\ncmd = "true"\nmax_restart = 3\n').stderr).toStartWith("kraal: error: kraal.toml:3: agents.a.max_restart: unknown key; did you mean max_restarts? (expected");
     expectError(upWith('[agents.a]\ncmd = "true"\nbackoff = { initial = "1s", maxx = "9s" }\n'), "kraal.toml:3: agents.a.backoff: unknown key maxx; did you mean max? (expected initial, max)");
@@ -38,7 +38,7 @@ describe("kraal.toml errors", () => {
     // Nothing close: no guess, only the list.
     expectError(
       upWith('[agents.a]\ncmd = "true"\ncolour = "red"\n'),
-      "kraal.toml:3: agents.a.colour: unknown key (expected one of: cmd, cwd, env, env_file, restart, max_restarts, backoff, grace, stop_signal, depends_on, ready, worktree)",
+      "kraal.toml:3: agents.a.colour: unknown key (expected one of: cmd, cwd, env, env_file, restart, max_restarts, backoff, grace, stop_signal, depends_on, ready, worktree, log_max)",
     );
   }, 15_000);
 

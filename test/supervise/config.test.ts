@@ -42,7 +42,7 @@ env = { B = "override" }
   });
 
   test("errors name the file, the key and the line", () => {
-    expect(err(`[agents.a]\ncmd = "x"\nrestrt = "always"\n`)).toBe('kraal.toml:3: agents.a.restrt: unknown key; did you mean restart? (expected one of: cmd, cwd, env, env_file, restart, max_restarts, backoff, grace, stop_signal, depends_on, ready, worktree)');
+    expect(err(`[agents.a]\ncmd = "x"\nrestrt = "always"\n`)).toBe('kraal.toml:3: agents.a.restrt: unknown key; did you mean restart? (expected one of: cmd, cwd, env, env_file, restart, max_restarts, backoff, grace, stop_signal, depends_on, ready, worktree, log_max)');
     expect(err(`[agents.a]\ncmd = "x"\nrestart = "sometimes"\n`)).toBe('kraal.toml:3: agents.a.restart: expected one of no, on-failure, always, got "sometimes"');
     expect(err(`[agents.a]\ncmd = "x"\nmax_restarts = "3"\n`)).toBe('kraal.toml:3: agents.a.max_restarts: expected a whole number >= 0, got "3"');
     expect(err(`[agents.a]\ncmd = 5\n`)).toBe("kraal.toml:2: agents.a.cmd: expected a string (run by sh -c) or a non-empty array of strings (argv)");
