@@ -93,8 +93,10 @@ const readIfThere = (path: string) => {
 describe("a wrapper killed alone (kill -KILL <pgid>, the OOM killer)", () => {
   test.skipIf(!Bun.which("tini"))("with a prompt reaper (tini -s): kill ends the agent and its children and records 'wrapper killed'", async () => {
     const out = join(t.dir, "spawned");
-    const reaper = Bun.spawn(["tini", "-s", "--", "sh", "-c", `"$0" spawn w --json -- "$1" "$2" > "$3"; exec sleep 1000`, BIN, fixture("grandchild.sh"), join(t.dir, "gc"), out], { env: t.env, cwd: t.dir, detached: true, stdio: ["ignore", "ignore", "ignore"] });
+    const reaper = Bun.spawn(["tini", "-s", "--", "sh", "-c", `echo $$ > "$3.sh"; "$0" spawn w --json -- "$1" "$2" > "$3"; exec sleep 1000`, BIN, fixture("grandchild.sh"), join(t.dir, "gc"), out], { env: t.env, cwd: t.dir, detached: true, stdio: ["ignore", "ignore", "ignore"] });
     track(reaper.pid);
+    // tini runs its child in a group of its own: that group goes too, or its sleep would outlive the test.
+    track(Number(await waitUntil(() => readIfThere(`${out}.sh`).trim(), { timeoutMs: 10_000, what: "tini's child" })));
     const pgid = track(JSON.parse(await waitUntil(() => readIfThere(out), { timeoutMs: 10_000, what: "spawn" })).pgid);
     const { agent, grandchild } = await family(pgid);
     // Once kraal spawn has exited, tini, the subreaper, is the wrapper's parent.
