@@ -10,6 +10,8 @@ export const EXIT = {
   usage: 2,
   notRunning: 3,
   unknown: 4,
+  /** EX_TEMPFAIL: the state lock stayed held by another process; nothing was changed, retry. */
+  busy: 75,
   timeout: 124,
 } as const;
 

@@ -4,6 +4,7 @@ import { invalidUtf8Args, showBytes } from "../sys/argv.ts";
 import { KraalError, EXIT, fsError, UsageError } from "../base/errors.ts";
 import { commandHelp, didYouMean, rootHelp, SYNOPSIS } from "./help.ts";
 import { isVerbose, log, setVerbose, writeOut } from "./output.ts";
+import { onLockWait } from "../handle/lock.ts";
 
 type Loader = () => Promise<{ default: CommandDef<any> }>;
 
@@ -237,11 +238,12 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
     const ids = [...byFlag.ids, ...(TAKES_COMMAND.has(name!) ? [] : (rest ?? []))];
     const args = parseArgs(ids.length ? [...rawArgs, "--", ...ids] : rawArgs, (cmd.args ?? {}) as any);
     setVerbose(Boolean(args.verbose));
+    onLockWait((text) => log().info(text));
     await cmd.run?.({ rawArgs, args, cmd } as any);
     return Number(process.exitCode ?? EXIT.ok);
   } catch (e) {
     const status = renderError(e, name);
     const own = OWN_FAILURE_STATUS[name!];
-    return own !== undefined && (status === EXIT.usage || status === EXIT.failed) ? own : status;
+    return own !== undefined && (status === EXIT.usage || status === EXIT.failed || status === EXIT.busy) ? own : status;
   }
 }

@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync } from "node:fs";
-import { KraalError } from "../base/errors.ts";
+import { EXIT, KraalError } from "../base/errors.ts";
 import { loadLibc } from "../sys/libc.ts";
 
 const LOCK_EX = 2;
@@ -35,7 +35,7 @@ export async function lockHandleFile(path: string, timeoutMs: number): Promise<H
   while (loadLibc().flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     if (performance.now() >= deadline) {
       closeSync(fd);
-      throw new KraalError("E_LOCKED", `another kraal is still stopping the agent of ${path}`, { hint: "retry in a moment" });
+      throw new KraalError("E_LOCKED", `another kraal is still stopping the agent of ${path}`, { exitCode: EXIT.busy, hint: "retry in a moment" });
     }
     await Bun.sleep(wait);
     wait = Math.min(wait * 2, 20);

@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { compactIfLarge, HISTORY_MAX_BYTES, type HistoryEntry } from "./history.ts";
 import { lstatOrNull } from "../sys/safe-fs.ts";
-import { fsError, WRITE_ERRNOS } from "../base/errors.ts";
+import { fsError, KraalError, WRITE_ERRNOS } from "../base/errors.ts";
 import { type Entry, inspect, isTempName, listExitNames, listNames, probesFor } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
 import { endLeftovers, endOf, endOrphan, isRetirable, retire } from "./retire.ts";
@@ -25,6 +25,8 @@ export interface SweepReport {
   kept: Entry[];
   /** Why nothing could be retired or quarantined: the state directory cannot be written (read-only, permission, full). */
   unwritable?: string;
+  /** Why nothing was retired: another process held the state lock (a `busyOk` sweep only answers, read-only). */
+  busy?: string;
   /**
    * `kraal sweep` in the cgroup tier: cgroups of this state directory that no handle records.
    * Empty ones (a crash between making one and spawning into it) are removed; populated ones are
@@ -35,6 +37,9 @@ export interface SweepReport {
   ended: { id: string; pgid: number; leftovers?: true }[];
 }
 
+/** How long a read command's sweep waits for the state lock before it answers read-only. */
+export const READ_LOCK_WAIT_MS = 250;
+
 /**
  * The startup sweep: every handle whose group is proven gone moves to history, stale ones
  * (pid reused, other boot) too — neither is ever signaled. Handles from other hosts or users are
@@ -42,9 +47,11 @@ export interface SweepReport {
  * interrupted temp files) are reported; with `quarantine` they are moved to quarantine/, never
  * deleted. The one signal a sweep sends is SIGKILL to an orphaned agent's group (its wrapper died
  * without an exit record, so the agent would otherwise run with nobody to record its end), after
- * re-proving the group is ours; it is retired as "wrapper killed".
+ * re-proving the group is ours; it is retired as "wrapper killed". With `busyOk` (read commands), a
+ * state lock still held by another process after READ_LOCK_WAIT_MS is no failure: the report says
+ * `busy`, and what could not be retired is kept and shown.
  */
-export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: boolean; now?: number } = {}): Promise<SweepReport> {
+export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: boolean; now?: number; busyOk?: boolean } = {}): Promise<SweepReport> {
   const now = opts.now ?? Date.now();
   const report: SweepReport = { retired: [], corrupt: [], kept: [], ended: [] };
   const toRetire: { entry: Entry; history: HistoryEntry }[] = [];
@@ -95,7 +102,7 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
   let lock: Awaited<ReturnType<typeof acquireLock>> | undefined;
   const done = new Set<Entry>();
   try {
-    lock = await acquireLock(l.lock);
+    lock = await acquireLock(l.lock, opts.busyOk ? READ_LOCK_WAIT_MS : undefined);
     for (let i = 0; i < toRetire.length; i += BATCH) {
       const batch = toRetire.slice(i, i + BATCH);
       for (const e of retire(l, batch)) {
@@ -120,9 +127,12 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
   } catch (e) {
     // A read-only, unwritable or full state directory: the look itself stays valid. Say so, keep
     // what could not be retired (it is still shown, and retired by a later command), and go on.
+    // A lock held by someone else, for a read command: the same, read-only this time.
+    const busy = opts.busyOk && e instanceof KraalError && e.code === "E_LOCKED";
     const err = (e as NodeJS.ErrnoException)?.code;
-    if (!err || !WRITE_ERRNOS.has(err)) throw e;
-    report.unwritable = fsError(e)?.message ?? String(e);
+    if (!busy && (!err || !WRITE_ERRNOS.has(err))) throw e;
+    if (busy) report.busy = (e as KraalError).message;
+    else report.unwritable = fsError(e)?.message ?? String(e);
     for (const { entry } of toRetire) if (!done.has(entry)) report.kept.push(entry);
   } finally {
     lock?.release();

@@ -70,6 +70,11 @@ export function stopFlags(args: { grace?: string; signal?: string }): { graceMs?
   return { graceMs, signal };
 }
 
+/** A read command whose sweep found the state lock held by another process: it answered read-only. */
+export function warnBusy(why: string): void {
+  log().warn(`${why}; answered read-only: finished agents are shown but not moved to history this time`);
+}
+
 /** One line on stderr when a read command's sweep could not write: the answer is still right. */
 export function warnUnwritable(why: string): void {
   log().warn(`${why}; finished agents are shown but not moved to history until the state directory is writable`);

@@ -42,7 +42,7 @@ export default defineCommand({
       const down = await stopSupervisor(l, (flags.graceMs ?? DEFAULT_GRACE_MS) + CONFIRM_MS + 30_000, "kraal kill --all");
       if (down.result === "stopped" && !args.json) writeOut(`stopped kraal up (pid ${down.pid}) and its agents\n`);
       // Everything the sweep kept that is ours to stop: never foreign handles, legacy ones only with --force.
-      const { kept } = await sweep(l);
+      const { kept } = await sweep(l, { busyOk: true }); // a lock held elsewhere stops no kill: each retires (or notes) its own
       // Nor the group this kraal runs in (an agent running `kraal kill --all`): skipped, with a note.
       for (const e of kept.filter((e) => e.verdict.self)) log().warn(`skipped ${e.id}: it is kraal's own process group (this kraal runs inside that agent)`);
       ids = kept.filter((e) => !e.verdict.self && e.verdict.state !== "foreign" && (args.force || e.verdict.state !== "unverified")).map((e) => e.id!);

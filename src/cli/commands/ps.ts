@@ -7,7 +7,7 @@ import { type AgentRow, rowOfEntry, rowOfHistory, withDetails, withSupervisor } 
 import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import type { Layout } from "../../handle/state.ts";
-import { globalArgs, jsonArg, layoutFrom, warnUnwritable } from "./_shared.ts";
+import { globalArgs, jsonArg, layoutFrom, warnBusy, warnUnwritable } from "./_shared.ts";
 import { WRAPPER_KILLED } from "../../handle/verdict.ts";
 
 const STATE_COLOR: Record<string, number> = { running: 32, starting: 36, waiting: 36, stopped: 90, exited: 90, stale: 33, foreign: 35, unverified: 33, corrupt: 31, backoff: 33, failed: 31 };
@@ -110,8 +110,9 @@ function procsText(r: AgentRow): string {
 
 /** The rows `ps` shows (after the sweep): history first with `all`, then current agents, then corrupt entries. */
 export async function listRows(l: Layout, all: boolean): Promise<AgentRow[]> {
-  const report = await sweep(l);
+  const report = await sweep(l, { busyOk: true });
   if (report.unwritable) warnUnwritable(report.unwritable);
+  if (report.busy) warnBusy(report.busy);
   const current = report.kept.map(rowOfEntry);
   const corrupt: AgentRow[] = report.corrupt.map((c) => ({
     id: c.id ?? c.name, state: "corrupt", pgid: null, argv: [], cwd: null, startedAt: null, endedAt: null, exitCode: null, signal: null, reason: c.reason,

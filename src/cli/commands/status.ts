@@ -10,7 +10,7 @@ import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { outputWidth, renderTable } from "./ps.ts";
 import type { Layout } from "../../handle/state.ts";
-import { checkedId, globalArgs, idArg, jsonArg, layoutFrom, warnUnwritable } from "./_shared.ts";
+import { checkedId, globalArgs, idArg, jsonArg, layoutFrom, warnBusy, warnUnwritable } from "./_shared.ts";
 
 /** LSB-style: 0 running, 3 not running, 4 unknown (no such agent, or a handle we cannot read). */
 export function statusExit(row: AgentRow | null): number {
@@ -22,8 +22,9 @@ export function statusExit(row: AgentRow | null): number {
 
 /** One agent's row (after the sweep): its handle's, up's view of it, or its last run in history; null if unknown. */
 export async function statusRow(l: Layout, id: string): Promise<AgentRow | null> {
-  const swept = await sweep(l);
+  const swept = await sweep(l, { busyOk: true });
   if (swept.unwritable) warnUnwritable(swept.unwritable);
+  if (swept.busy) warnBusy(swept.busy);
   const e = inspect(l, encodeId(id));
   const row = withSupervisor(e.read.kind === "missing" ? [] : [rowOfEntry(e)], readSupervisor(l)).find((r) => r.id === id);
   if (row) return row;

@@ -172,7 +172,7 @@ export function registerTools(server: McpServer, ctx: ToolContext): void {
         const { stopSupervisor } = await import("../../supervise/up.ts");
         await stopSupervisor(l, opts.graceMs + CONFIRM_MS + 30_000);
         const { sweep } = await import("../../lifecycle/sweep.ts");
-        ids = (await sweep(l)).kept.filter((e) => e.verdict.state !== "foreign" && e.verdict.state !== "unverified").map((e) => e.id!);
+        ids = (await sweep(l, { busyOk: true })).kept.filter((e) => e.verdict.state !== "foreign" && e.verdict.state !== "unverified").map((e) => e.id!);
       } else if (ids.length === 0) throw new UsageError("which agents? give ids or all");
       const settled = await stopAgents(l, ids, opts);
       if (!a.rm_worktree) return batch(ids, settled);
