@@ -3,6 +3,8 @@ import { hostname } from "node:os";
 
 /** The fields of /proc/<pid>/stat that identify a process. */
 export interface ProcStat {
+  /** Field 2, the command name without its parentheses (at most 15 bytes; a process may set its own). */
+  comm: string;
   /** Field 3: R, S, D, Z, T, ... */
   state: string;
   /** Field 5: process group id. */
@@ -17,15 +19,16 @@ export interface ProcStat {
  * Returns null for anything malformed rather than guessing.
  */
 export function parseStat(text: string): ProcStat | null {
+  const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
-  if (close < 0) return null;
+  if (open < 0 || close < open) return null;
   const f = text.slice(close + 1).trim().split(/\s+/);
   // f[0] is field 3 (state), f[2] field 5 (pgrp), f[19] field 22 (starttime)
   if (f.length < 20) return null;
   const pgrp = Number(f[2]);
   const startTicks = Number(f[19]);
   if (!/^[A-Za-z]$/.test(f[0]!) || !Number.isSafeInteger(pgrp) || !Number.isSafeInteger(startTicks)) return null;
-  return { state: f[0]!, pgrp, startTicks };
+  return { comm: text.slice(open + 1, close), state: f[0]!, pgrp, startTicks };
 }
 
 /** Reads one process's stat by pid (a targeted read, never a listing). Null when it does not exist. */

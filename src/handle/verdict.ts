@@ -58,13 +58,25 @@ const RECORDS_ITS_END = (h: Handle) => h.mode === "spawn";
 export type Leader = "alive" | "zombie" | "gone" | "reused";
 
 /**
+ * The command name (comm) a wrapper gives itself right after it wrote its agent's exit record:
+ * only a process itself can set its own comm, so an agent cannot fake it, and a reader that
+ * sees another name knows there is no record yet. (A wrapper that cannot rename itself, without
+ * /proc, is seen as running until it exits: at most its grace.)
+ */
+export const ENDED_COMM = "kraal-ended";
+
+/**
  * Is the group's leader still the process kraal started? Compares the start time recorded at
  * spawn with field 22 now: a different start time means the pid was recycled. A zombie counts
  * as ended: orphans here are reaped late or never, and the wrapper leads the group only while
  * its agent runs.
  */
 export function leaderOf(h: Pick<Handle, "pgid" | "leaderStart">, readStat: VerdictProbes["readStat"]): Leader {
-  const st = readStat(h.pgid);
+  return leaderFrom(h, readStat(h.pgid));
+}
+
+/** leaderOf, given the leader's stat (null when it is gone). */
+export function leaderFrom(h: Pick<Handle, "pgid" | "leaderStart">, st: ProcStat | null): Leader {
   if (!st) return "gone";
   if (st.startTicks !== h.leaderStart || st.pgrp !== h.pgid) return "reused";
   return st.state === "Z" ? "zombie" : "alive";
@@ -105,11 +117,14 @@ export function classify(read: HandleRead, p: VerdictProbes): Verdict {
   if (h.host !== p.identity.host) return { state: "foreign", reason: `other host ${h.host}`, ours: false, handle: h };
   if (h.uid !== p.identity.uid) return { state: "foreign", reason: `other user ${h.uid}`, ours: false, handle: h };
   if (h.bootId !== p.identity.bootId) return { state: "stale", reason: "other boot", ours: false, handle: h };
-  const leader = leaderOf(h, p.readStat);
+  const st = p.readStat(h.pgid);
+  const leader = leaderFrom(h, st);
   if (leader === "reused") return { state: "stale", reason: "pid reused", ours: false, handle: h };
   // We are a member, so the group exists; kill(2) on it would hit this very process.
   if (h.pgid === p.ownPgid) return { state: "running", reason: SELF_REASON, ours: false, handle: h, self: true };
-  const exit = p.readExit(h.pgid) ?? undefined;
+  // A live wrapper renames itself once it has recorded its agent's end (see wrapper.ts): until
+  // then there is no record to read, so a running agent costs no read of exits/ at all.
+  const exit = leader !== "alive" || st!.comm === ENDED_COMM ? (p.readExit(h.pgid) ?? undefined) : undefined;
   if (tierOf(h) === "cgroup" && p.probeCgroup) return classifyCgroup(h, leader, exit, p.probeCgroup);
   // kill(-pgid, 0) fails with EPERM only when no member is ours to signal: shown as foreign, never "ours".
   const group = p.probeGroup(h.pgid);

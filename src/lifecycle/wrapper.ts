@@ -31,7 +31,8 @@
  *   and leaves leftovers to its supervising kraal (its parent, a subreaper), which reports and
  *   ends them. Otherwise it records `<pid> <status>` on fd 6 (one write(2) of a few bytes into
  *   the empty file kraal made: readers treat an empty or partial record as "not yet", and the pid
- *   ties it to this run), then: if a stop was
+ *   ties it to this run), renames itself `kraal-ended` (its comm, which readers see in the
+ *   /proc/<pid>/stat they read anyway: a live wrapper with another name has no record to read), then: if a stop was
  *   requested (it got TERM/INT/HUP), it KILLs the rest of the group at once (whoever asked gave
  *   the grace); if not (MODE=detached), TERM to the rest of the group, GRACE_SECONDS, KILL
  *   (`kill -KILL 0` ends the wrapper too), so an agent's background helpers never outlive it.
@@ -64,6 +65,7 @@ if [ -n "$watcher" ] && [ -z "$stop" ]; then
   exit "$st"
 fi
 printf '%s %s\\n' "$$" "$st" >&6
+printf kraal-ended >"/proc/$$/comm"
 [ -z "$stop" ] || kill -KILL 0
 kill -TERM 0
 sleep "$grace"

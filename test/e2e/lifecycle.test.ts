@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { kraal, fixture, isDeadOrZombie, isRunning, readyPid, spawnOk, track, waitUntil, useTempState } from "../helpers.ts";
 
@@ -157,6 +157,29 @@ describe("exit status capture", () => {
 });
 
 describe("ps, status, logs", () => {
+  test("after its agent ends, a wrapper still clearing the group is shown exited with the agent's code", async () => {
+    const go = join(t.dir, "go");
+    const pgid = spawnOk(t, "ending", ["sh", "-c", `while [ ! -e "$0" ]; do sleep 0.01; done; exit 4`, go]);
+    expect(psJson().find((x) => x.id === "ending")).toMatchObject({ state: "running" });
+    writeFileSync(go, "");
+    // The wrapper waits out its grace in a sleep of its own: stopping that sleep holds the
+    // wrapper in its clean-up for as long as this test looks.
+    const sleeper = await waitUntil(() => {
+      const kids = readFileSync(`/proc/${pgid}/task/${pgid}/children`, "latin1").trim().split(/\s+/).filter(Boolean).map(Number);
+      return kids.find((k) => readFileSync(`/proc/${k}/comm`, "latin1").trim() === "sleep");
+    }, { what: "the wrapper's grace sleep" });
+    process.kill(sleeper, "SIGSTOP");
+    try {
+      expect(readFileSync(`/proc/${pgid}/comm`, "latin1").trim()).toBe("kraal-ended");
+      expect(psJson().find((x) => x.id === "ending")).toMatchObject({ state: "exited", exitCode: 4, reason: expect.stringMatching(/^cleaning up its c?group$/) });
+      expect(run("status", "ending").code).toBe(3);
+    } finally {
+      process.kill(sleeper, "SIGCONT");
+    }
+    await waitUntil(() => !psJson().some((x) => x.id === "ending"), { what: "the agent to be retired" });
+    expect(psJson("-a").find((x) => x.id === "ending")).toMatchObject({ state: "exited", exitCode: 4 });
+  });
+
   test("ps --json is an array of rows with the documented fields", () => {
     const pgid = spawnOk(t, "r", ["sleep", "30"]);
     const rows = psJson();

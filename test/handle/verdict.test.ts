@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { ExitRecord } from "../../src/handle/exit-record.ts";
 import type { HandleRead } from "../../src/handle/handle.ts";
 import type { GroupProbe, ProcStat } from "../../src/handle/probes.ts";
-import { classify, type VerdictProbes } from "../../src/handle/verdict.ts";
+import { classify, ENDED_COMM, type VerdictProbes } from "../../src/handle/verdict.ts";
 import { sampleHandle } from "../helpers.ts";
 
 const me = { bootId: "boot", host: "host", uid: 0 };
@@ -12,7 +12,7 @@ function probes(o: { stat?: ProcStat | null; group?: GroupProbe; exit?: ExitReco
   return {
     ownPgid: o.own ?? 1,
     identity: me,
-    readStat: () => (o.stat === undefined ? { state: "S", pgrp: 4242, startTicks: 1000 } : o.stat),
+    readStat: () => (o.stat === undefined ? { comm: "sh", state: "S", pgrp: 4242, startTicks: 1000 } : o.stat),
     probeGroup: () => o.group ?? "alive",
     readExit: () => o.exit ?? null,
   };
@@ -20,29 +20,32 @@ function probes(o: { stat?: ProcStat | null; group?: GroupProbe; exit?: ExitReco
 const read = (over = {}, f = file): HandleRead => ({ kind: "handle", handle: sampleHandle(over), file: f, text: "" });
 const exitRec: ExitRecord = { pgid: 4242, endedAt: 5, exitCode: 3, signal: null };
 
+const cg = { tier: "cgroup" as const, cgroup: { path: "/sys/fs/cgroup/kraal/x", ino: 7 } };
+const withCgroup = (o: Parameters<typeof probes>[0], cgroup: "populated" | "empty" | "gone"): VerdictProbes => ({ ...probes(o), probeCgroup: () => cgroup });
+
 describe("verdicts: is this handle ours, and in what state?", () => {
   test("the recorded leader, alive with its start time: running and ours", () => {
     expect(classify(read(), probes())).toMatchObject({ state: "running", ours: true });
   });
 
   test("same pid, other start time: the pid was reused; stale, never ours", () => {
-    expect(classify(read(), probes({ stat: { state: "S", pgrp: 4242, startTicks: 999 } }))).toMatchObject({ state: "stale", reason: "pid reused", ours: false });
-    expect(classify(read(), probes({ stat: { state: "S", pgrp: 77, startTicks: 1000 } }))).toMatchObject({ state: "stale", ours: false });
+    expect(classify(read(), probes({ stat: { comm: "sh", state: "S", pgrp: 4242, startTicks: 999 } }))).toMatchObject({ state: "stale", reason: "pid reused", ours: false });
+    expect(classify(read(), probes({ stat: { comm: "sh", state: "S", pgrp: 77, startTicks: 1000 } }))).toMatchObject({ state: "stale", ours: false });
   });
 
   test("a zombie leader with its exit record counts as exited, even though kill(-pgid, 0) succeeds", () => {
-    expect(classify(read(), probes({ stat: { state: "Z", pgrp: 4242, startTicks: 1000 }, group: "alive", exit: exitRec }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(read(), probes({ stat: { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000 }, group: "alive", exit: exitRec }))).toMatchObject({ state: "exited", ours: false });
   });
 
   test("a detached wrapper dead (zombie or reaped) without an exit record: orphaned, ours, to be ended", () => {
-    for (const stat of [{ state: "Z", pgrp: 4242, startTicks: 1000 }, null]) {
+    for (const stat of [{ comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000 }, null]) {
       const v = classify(read(), probes({ stat, group: "alive" }));
       expect(v).toMatchObject({ state: "running", reason: "wrapper killed", ours: true, orphaned: true });
     }
   });
 
   test("an attached wrapper gone without a record is left to its supervisor: never orphaned", () => {
-    expect(classify(read({ mode: "run" }), probes({ stat: { state: "Z", pgrp: 4242, startTicks: 1000 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(read({ mode: "run" }), probes({ stat: { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
     expect(classify(read({ mode: "up" }), probes({ stat: null, group: "alive" }))).toMatchObject({ state: "running", ours: true });
     expect(classify(read({ mode: "up" }), probes({ stat: null, group: "alive" })).orphaned).toBeUndefined();
   });
@@ -63,8 +66,18 @@ describe("verdicts: is this handle ours, and in what state?", () => {
     expect(classify(read(), probes({ stat: null, group: "gone", exit: exitRec }))).toMatchObject({ state: "exited", exit: exitRec });
   });
 
-  test("the wrapper still clearing leftovers after its agent ended: exited, but ours until it is gone", () => {
-    expect(classify(read(), probes({ exit: exitRec }))).toMatchObject({ state: "exited", ours: true });
+  test("the wrapper still clearing leftovers after its agent ended (it has renamed itself): exited, but ours until it is gone", () => {
+    const ended = { comm: ENDED_COMM, state: "S", pgrp: 4242, startTicks: 1000 };
+    expect(classify(read(), probes({ stat: ended, exit: exitRec }))).toMatchObject({ state: "exited", ours: true });
+    expect(classify(read(cg), withCgroup({ stat: ended, exit: exitRec }, "populated"))).toMatchObject({ state: "exited", reason: "cleaning up its cgroup", ours: true });
+  });
+
+  test("a live wrapper that has not renamed itself has recorded nothing yet: its exit record is not even read", () => {
+    let reads = 0;
+    const p = { ...probes({ exit: exitRec }), readExit: () => (reads++, exitRec) };
+    expect(classify(read(), p)).toMatchObject({ state: "running", ours: true });
+    expect(classify(read(cg), { ...p, probeCgroup: () => "populated" as const })).toMatchObject({ state: "running", ours: true });
+    expect(reads).toBe(0);
   });
 
   test("EPERM holds the number for someone else: foreign", () => {
@@ -83,7 +96,7 @@ describe("verdicts: is this handle ours, and in what state?", () => {
     expect(classify(legacy, probes({ group: "alive" }))).toMatchObject({ state: "unverified", ours: false });
     expect(classify(legacy, probes({ stat: null, group: "alive" }))).toMatchObject({ state: "unverified", ours: false });
     expect(classify(legacy, probes({ stat: null, group: "gone" }))).toMatchObject({ state: "exited", ours: false });
-    expect(classify(legacy, probes({ stat: { state: "Z", pgrp: 4242, startTicks: 1 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(legacy, probes({ stat: { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
   });
 
   test("corrupt stays corrupt", () => {
@@ -92,9 +105,7 @@ describe("verdicts: is this handle ours, and in what state?", () => {
 });
 
 describe("verdicts in the cgroup tier: populated is the liveness of everything the agent started", () => {
-  const cg = { tier: "cgroup" as const, cgroup: { path: "/sys/fs/cgroup/kraal/x", ino: 7 } };
-  const withCgroup = (o: Parameters<typeof probes>[0], cgroup: "populated" | "empty" | "gone"): VerdictProbes => ({ ...probes(o), probeCgroup: () => cgroup });
-  const zombie = { state: "Z", pgrp: 4242, startTicks: 1000 };
+  const zombie = { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000 };
 
   test("the wrapper alive: running, whatever the cgroup says", () => {
     expect(classify(read(cg), withCgroup({}, "populated"))).toMatchObject({ state: "running", ours: true });

@@ -3,6 +3,7 @@ import { formatDuration } from "../../base/duration.ts";
 import { printable, truncate } from "../../base/printable.ts";
 import { countEndedSince, readHistory } from "../../lifecycle/history.ts";
 import { useColor, writeJson, writeOut } from "../output.ts";
+import { isTerminal } from "../../sys/tty.ts";
 import { type AgentRow, rowOfEntry, rowOfHistory, withDetails, withSupervisor } from "../rows.ts";
 import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
@@ -26,6 +27,8 @@ function exitText(r: AgentRow): string {
   return r.state === "running" ? "" : "-";
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+
 /** Ids longer than this are cut in the table when it must fit a terminal (`--json` has them whole). */
 const ID_WIDTH = 32;
 /** Where TIER is in the table. */
@@ -33,9 +36,13 @@ const TIER_COLUMN = 3;
 /** The command column keeps at least this much when the other columns are wide. */
 const MIN_COMMAND_WIDTH = 16;
 
-/** The width the table must fit: the terminal's when stdout is one, else `$COLUMNS` if set, else none. */
+/**
+ * The width the table must fit: the terminal's when stdout is one, else `$COLUMNS` if set, else
+ * none. `process.stdout` is touched only on a terminal: creating that stream loads Node's stream
+ * modules, a millisecond or two that a piped `kraal ps` (a script, an agent) should not pay.
+ */
 export function outputWidth(): number {
-  if (process.stdout.isTTY && process.stdout.columns) return process.stdout.columns;
+  if (isTerminal(1) && process.stdout.columns) return process.stdout.columns;
   const env = Number(process.env.COLUMNS);
   return Number.isInteger(env) && env > 0 ? env : Infinity;
 }
@@ -67,7 +74,8 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
       showArgv(r.argv),
     ].map(printable);
   });
-  const len = (v: string) => Array.from(v).length;
+  // Characters, not UTF-16 units; a plain-ASCII cell (nearly all) needs no walk over its code points.
+  const len = (v: string) => (ASCII.test(v) ? v.length : Array.from(v).length);
   const columnWidths = () => head.map((h, i) => Math.max(h.length, ...cells.map((c) => len(c[i]!))));
   let widths = columnWidths();
   // Within a width, TIER (and PROCS) give way first (ps --json and kraal doctor still say them): the rest, at
