@@ -7,10 +7,14 @@
 /** C0 and C1 controls, DEL, and the format characters that reorder or hide text (bidi, zero width). */
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/gu;
 
+const PLAIN_ASCII = /^[\x20-\x7e]*$/;
+
 const NAMED: Record<string, string> = { "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\e" };
 
 /** `s` with every unsafe character written as an escape (`\n`, `\e`, `\x07`, `\u202e`). */
 export function printable(s: string): string {
+  // Nearly every cell is plain printable ASCII: one quick test spares the Unicode-aware replace.
+  if (PLAIN_ASCII.test(s)) return s;
   return s.replace(UNSAFE, (c) => {
     const named = NAMED[c];
     if (named) return named;

@@ -123,7 +123,8 @@ export function readHandle(path: string): HandleRead {
     const code = (e as NodeJS.ErrnoException).code;
     return code === "ENOENT" ? { kind: "missing" } : { kind: "corrupt", reason: `cannot be read (${code})` };
   }
-  if (Buffer.byteLength(text) > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: "grew too big while being read" };
+  // At most 3 bytes of UTF-8 per UTF-16 unit: only a text that might be too big is measured.
+  if (text.length * 3 > MAX_HANDLE_BYTES && Buffer.byteLength(text) > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: "grew too big while being read" };
   const file: FileStamp = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, uid: st.uid };
   const parsed = parseHandle(text);
   if ("handle" in parsed) return { kind: "handle", handle: parsed.handle, file, text };

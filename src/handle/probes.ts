@@ -22,7 +22,8 @@ export function parseStat(text: string): ProcStat | null {
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
   if (open < 0 || close < open) return null;
-  const f = text.slice(close + 1).trim().split(/\s+/);
+  // The kernel separates fields with single spaces; a regex split costs more than the read.
+  const f = text.slice(close + 2, text.endsWith("\n") ? -1 : undefined).split(" ");
   // f[0] is field 3 (state), f[2] field 5 (pgrp), f[19] field 22 (starttime)
   if (f.length < 20) return null;
   const pgrp = Number(f[2]);
