@@ -43,11 +43,8 @@ if (mode === "ps" || mode === "ps-json") {
   const { sweep } = await import("../src/lifecycle/sweep.ts");
   const report = await sweep(l);
   step("sweep (list, read + validate N handles, N stat reads, verdicts)");
-  const { listNames, listExitNames } = await import("../src/handle/inspect.ts");
-  const names = await repeat("sweep: list pids/ and exits/", () => {
-    listExitNames(l);
-    return listNames(l);
-  });
+  const { listNames } = await import("../src/handle/inspect.ts");
+  const names = await repeat("sweep: list pids/", () => listNames(l));
   const { readHandle } = await import("../src/handle/handle.ts");
   const { readStat } = await import("../src/handle/probes.ts");
   const reads = await repeat("sweep: read + validate N handles", () => names.map((n) => readHandle(`${l.pids}/${n}`)));

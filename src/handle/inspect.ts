@@ -19,29 +19,19 @@ export interface Entry {
 }
 
 /**
- * The machine-facing probes for one entry (real /proc, real kill(2), its exit record).
- * `exitNames`, when given, is a listing of exits/ taken before the handles were read: a sweep
- * lists it once instead of failing one open(2) per running agent. (An exit record written after
- * the listing is simply seen on the next look; its leader is still alive until it is written.)
+ * The machine-facing probes for one entry (real /proc, real kill(2), its exit record). The exit
+ * record is read only when classify asks: for a leader that is gone, or has renamed itself to say
+ * it wrote one (see verdict.ts), so listing or opening exits/ costs a running agent nothing.
  */
-export function probesFor(l: Layout, name: string, exitNames?: Set<string>): VerdictProbes {
+export function probesFor(l: Layout, name: string): VerdictProbes {
   return {
     identity: currentIdentity(),
     readStat,
     probeGroup,
     ownPgid: ownPgid(),
     probeCgroup,
-    readExit: (pgid) => (exitNames && !exitNames.has(name) ? null : readExitRecord(join(l.exits, name), pgid)),
+    readExit: (pgid) => readExitRecord(join(l.exits, name), pgid),
   };
-}
-
-/** Names in exits/, listed once per sweep. */
-export function listExitNames(l: Layout): Set<string> {
-  try {
-    return new Set(readdirSync(l.exits));
-  } catch {
-    return new Set();
-  }
 }
 
 /** Reads and classifies pids/<name>. */

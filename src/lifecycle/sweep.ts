@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { compactIfLarge, HISTORY_MAX_BYTES, type HistoryEntry } from "./history.ts";
 import { lstatOrNull } from "../sys/safe-fs.ts";
 import { fsError, KraalError, WRITE_ERRNOS } from "../base/errors.ts";
-import { type Entry, inspect, isTempName, listExitNames, listNames, probesFor } from "../handle/inspect.ts";
+import { type Entry, inspect, isTempName, listNames, probesFor } from "../handle/inspect.ts";
 import { acquireLock } from "../handle/lock.ts";
 import { endLeftovers, endOf, endOrphan, isRetirable, retire } from "./retire.ts";
 import type { Layout } from "../handle/state.ts";
@@ -56,7 +56,6 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
   const report: SweepReport = { retired: [], corrupt: [], kept: [], ended: [] };
   const toRetire: { entry: Entry; history: HistoryEntry }[] = [];
   const names = listNames(l);
-  const exitNames = listExitNames(l);
   for (const name of names) {
     if (isTempName(name)) {
       let age = 0;
@@ -66,7 +65,7 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
       if (age > TEMP_FILE_MAX_AGE_MS) report.corrupt.push({ name, id: null, reason: "interrupted write (temp file)" });
       continue;
     }
-    const e = inspect(l, name, probesFor(l, name, exitNames));
+    const e = inspect(l, name, probesFor(l, name));
     if (e.read.kind === "missing") continue;
     if (e.verdict.state === "corrupt") {
       report.corrupt.push({ name, id: e.id, reason: e.verdict.reason });

@@ -74,9 +74,14 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
       showArgv(r.argv),
     ].map(printable);
   });
-  // Characters, not UTF-16 units; a plain-ASCII cell (nearly all) needs no walk over its code points.
+  // Widths in characters, not UTF-16 units; a plain-ASCII cell (nearly all) is measured by its length.
   const len = (v: string) => (ASCII.test(v) ? v.length : Array.from(v).length);
-  const columnWidths = () => head.map((h, i) => Math.max(h.length, ...cells.map((c) => len(c[i]!))));
+  let lens = cells.map((c) => c.map(len));
+  const columnWidths = () => {
+    const w = head.map((h) => h.length);
+    for (const l of lens) for (let i = 0; i < l.length; i++) if (l[i]! > w[i]!) w[i] = l[i]!;
+    return w;
+  };
   let widths = columnWidths();
   // Within a width, TIER (and PROCS) give way first (ps --json and kraal doctor still say them): the rest, at
   // their narrowest, must fit before an id or a command is cut.
@@ -86,6 +91,7 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
       const n = procs ? 2 : 1;
       head.splice(TIER_COLUMN, n);
       for (const c of cells) c.splice(TIER_COLUMN, n);
+      for (const l of lens) l.splice(TIER_COLUMN, n);
       widths = columnWidths();
     }
   }
@@ -95,19 +101,23 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
     const middle = widths.slice(1, last).reduce((a, w) => a + w + 2, 0) + 2;
     const idRoom = Math.max(8, Math.min(ID_WIDTH, width - middle - MIN_COMMAND_WIDTH));
     for (const c of cells) c[0] = truncate(c[0]!, idRoom);
+    lens = cells.map((c) => c.map(len));
     widths = columnWidths();
     const room = Math.max(MIN_COMMAND_WIDTH, width - widths.slice(0, last).reduce((a, w) => a + w + 2, 0));
     for (const c of cells) c[last] = truncate(c[last]!, room);
   }
-  const line = (c: string[], states?: string) =>
-    c
-      .map((v, i) => {
-        const padded = i === c.length - 1 ? v : v + " ".repeat(Math.max(0, widths[i]! - len(v)));
-        return color && i === 1 && states ? `\x1b[${STATE_COLOR[states] ?? 0}m${padded}\x1b[0m` : padded;
-      })
-      .join("  ")
-      .trimEnd();
-  return [line(head), ...cells.map((c, i) => line(c, rows[i]!.state))].join("\n") + "\n";
+  const line = (c: string[], l: number[], state?: string) => {
+    let out = "";
+    for (let i = 0; i < c.length; i++) {
+      const v = c[i]!;
+      const padded = i === last ? v : v + " ".repeat(widths[i]! - l[i]!);
+      out += (i ? "  " : "") + (color && i === 1 && state ? `\x1b[${STATE_COLOR[state] ?? 0}m${padded}\x1b[0m` : padded);
+    }
+    return out.trimEnd();
+  };
+  let out = line(head, head.map((h) => h.length)) + "\n";
+  for (let i = 0; i < cells.length; i++) out += line(cells[i]!, lens[i]!, rows[i]!.state) + "\n";
+  return out;
 }
 
 /** PROCS: the processes in an agent's cgroup, and how many escaped its group ("3, 2 escaped"). */
