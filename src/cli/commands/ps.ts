@@ -59,20 +59,23 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
   const head = ["ID", "STATE", "PGID", "TIER", ...(procs ? ["PROCS"] : []), "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), ...(branches ? ["BRANCH"] : []), "COMMAND"];
   const cells = rows.map((r) => {
     const started = r.startedAt ? Date.parse(r.startedAt) : null;
-    const ended = r.endedAt ? Date.parse(r.endedAt) : null;
-    return [
-      r.id,
-      r.state + (r.reason && ((r.state !== "running" && r.state !== "exited" && r.state !== "failed") || r.reason === WRAPPER_KILLED) ? ` (${r.reason})` : ""),
+    const c = [
+      printable(r.id),
+      printable(r.state + (r.reason && ((r.state !== "running" && r.state !== "exited" && r.state !== "failed") || r.reason === WRAPPER_KILLED) ? ` (${r.reason})` : "")),
       r.pgid === null ? "-" : String(r.pgid),
       r.tier ?? "-",
-      ...(procs ? [procsText(r)] : []),
-      started ? new Date(started).toISOString().slice(0, 19).replace("T", " ") : "-",
-      started && r.state === "running" ? formatDuration(now - started) : started && ended ? formatDuration(ended - started) : "-",
+    ];
+    if (procs) c.push(procsText(r));
+    // startedAt is an ISO 8601 string in UTC: its first 19 characters are the date and time.
+    c.push(
+      r.startedAt ? `${r.startedAt.slice(0, 10)} ${r.startedAt.slice(11, 19)}` : "-",
+      started && r.state === "running" ? formatDuration(now - started) : started && r.endedAt ? formatDuration(Date.parse(r.endedAt) - started) : "-",
       exitText(r),
-      ...(restarts ? [String(r.restarts ?? 0)] : []),
-      ...(branches ? [r.branch ?? "-"] : []),
-      showArgv(r.argv),
-    ].map(printable);
+    );
+    if (restarts) c.push(String(r.restarts ?? 0));
+    if (branches) c.push(printable(r.branch ?? "-"));
+    c.push(printable(showArgv(r.argv)));
+    return c;
   });
   // Widths in characters, not UTF-16 units; a plain-ASCII cell (nearly all) is measured by its length.
   const len = (v: string) => (ASCII.test(v) ? v.length : Array.from(v).length);
