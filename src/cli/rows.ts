@@ -2,7 +2,8 @@ import { encodeId } from "../handle/id.ts";
 import type { Entry } from "../handle/inspect.ts";
 import type { Layout } from "../handle/state.ts";
 import { logPath } from "../lifecycle/logs.ts";
-import { groupUsage } from "../lifecycle/usage.ts";
+import { childrenOf, groupUsage, usageOf } from "../lifecycle/usage.ts";
+import type { ProcStat } from "../handle/probes.ts";
 import type { HistoryEntry } from "../lifecycle/history.ts";
 import type { SupervisorRecord } from "../supervise/supervisor.ts";
 import type { AgentState } from "../handle/verdict.ts";
@@ -59,18 +60,29 @@ export function withDetails(row: AgentRow, l: Layout): AgentRow {
   const name = encodeId(row.id);
   const out: AgentRow = { ...row, logPath: logPath(l, name) };
   if ((row.state === "running" || row.state === "starting") && row.pgid !== null && !row.history) {
-    const u = groupUsage(row.pgid);
-    Object.assign(out, { leaderPid: row.pgid, pid: u.pid, processes: u.processes, cpuMs: u.cpuMs, rssBytes: u.rssBytes });
+    const seen = usageSeen.get(row);
+    if (seen) {
+      // Cgroup tier: the census already read every member's stat; only the agent's pid is left to find.
+      Object.assign(out, { leaderPid: row.pgid, pid: childrenOf(row.pgid)[0] ?? null, ...seen });
+    } else {
+      const u = groupUsage(row.pgid, leaderSeen.get(row) ?? null);
+      Object.assign(out, { leaderPid: row.pgid, pid: u.pid, processes: u.processes, cpuMs: u.cpuMs, rssBytes: u.rssBytes });
+    }
   }
   return out;
 }
+
+/** What a row's entry already read, kept beside the row (not in it: rows are printed as they are). */
+const usageSeen = new WeakMap<AgentRow, { processes: number; cpuMs: number; rssBytes: number }>();
+const leaderSeen = new WeakMap<AgentRow, ProcStat>();
 
 const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);
 
 export function rowOfEntry(e: Entry): AgentRow {
   const v = e.verdict;
   const h = v.handle;
-  return {
+  const counted = h?.cgroup && v.ours && v.state === "running" ? census(h.cgroup, h.pgid, e.leaderStat ?? null) : null;
+  const row: AgentRow = {
     id: e.id ?? e.name,
     state: v.state,
     pgid: h?.pgid ?? v.legacyPgid ?? null,
@@ -82,9 +94,12 @@ export function rowOfEntry(e: Entry): AgentRow {
     signal: v.exit?.signal ?? null,
     reason: v.reason,
     ...(h ? { tier: tierOf(h) } : {}),
-    ...(h?.cgroup && v.ours && v.state === "running" ? census(h.cgroup, h.pgid) : {}),
+    ...(counted ? { members: counted.members, escapees: counted.escapees } : {}),
     ...(h?.worktree ? { worktree: h.worktree.path, branch: h.worktree.branch } : {}),
   };
+  if (counted) usageSeen.set(row, { processes: counted.members, ...usageOf(counted.cpuTicks, counted.rssPages) });
+  else if (e.leaderStat) leaderSeen.set(row, e.leaderStat);
+  return row;
 }
 
 /**

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { readExitRecord } from "./exit-record.ts";
 import { type HandleRead, readHandle } from "./handle.ts";
 import { decodeId } from "./id.ts";
-import { currentIdentity, ownPgid, probeGroup, readStat } from "./probes.ts";
+import { currentIdentity, ownPgid, probeGroup, type ProcStat, readStat } from "./probes.ts";
 import type { Layout } from "./state.ts";
 import { probeCgroup } from "../sys/cgroup-ops.ts";
 import { classify, type Verdict, type VerdictProbes } from "./verdict.ts";
@@ -16,6 +16,8 @@ export interface Entry {
   path: string;
   read: HandleRead;
   verdict: Verdict;
+  /** The leader's /proc/<pid>/stat as the verdict read it (null: gone or never read). */
+  leaderStat?: ProcStat | null;
 }
 
 /**
@@ -42,11 +44,14 @@ export function inspect(l: Layout, name: string, probes: VerdictProbes = probesF
   if (id === null && read.kind !== "missing") {
     return { name, id, path, read, verdict: { state: "corrupt", reason: "file name is not an encoded agent id", ours: false } };
   }
-  const verdict = classify(read, probes);
+  // Keeps the leader's stat the verdict reads, so a row built from this entry need not read it again.
+  let leaderStat: ProcStat | null = null;
+  const pgid = read.kind === "handle" ? read.handle.pgid : -1;
+  const verdict = classify(read, { ...probes, readStat: (pid) => (pid === pgid ? (leaderStat = probes.readStat(pid)) : probes.readStat(pid)) });
   if (verdict.handle && verdict.handle.id !== id) {
     return { name, id, path, read, verdict: { state: "corrupt", reason: `records id ${JSON.stringify(verdict.handle.id)}, not its file name's`, ours: false } };
   }
-  return { name, id, path, read, verdict };
+  return { name, id, path, read, verdict, leaderStat };
 }
 
 /** Names in pids/ (handles and leftovers alike); empty when the state dir does not exist yet. */

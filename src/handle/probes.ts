@@ -11,6 +11,10 @@ export interface ProcStat {
   pgrp: number;
   /** Field 22: start time in clock ticks since boot; with the boot id, a pid's identity. */
   startTicks: number;
+  /** Fields 14 + 15: user + system CPU time, in clock ticks (USER_HZ). */
+  cpuTicks: number;
+  /** Field 24: resident set size, in pages. */
+  rssPages: number;
 }
 
 /**
@@ -29,7 +33,9 @@ export function parseStat(text: string): ProcStat | null {
   const pgrp = Number(f[2]);
   const startTicks = Number(f[19]);
   if (!/^[A-Za-z]$/.test(f[0]!) || !Number.isSafeInteger(pgrp) || !Number.isSafeInteger(startTicks)) return null;
-  return { comm: text.slice(open + 1, close), state: f[0]!, pgrp, startTicks };
+  const cpuTicks = Number(f[11]) + Number(f[12]);
+  const rssPages = Number(f[21]);
+  return { comm: text.slice(open + 1, close), state: f[0]!, pgrp, startTicks, cpuTicks: cpuTicks || 0, rssPages: rssPages || 0 };
 }
 
 /** Reads one process's stat by pid (a targeted read, never a listing). Null when it does not exist. */

@@ -2,7 +2,7 @@ import { KraalError } from "../base/errors.ts";
 import type { StopSignalName } from "../base/exit-status.ts";
 import { agentCgroupName, type Containment, detectContainment, requireTier } from "../sys/cgroup.ts";
 import { type CgroupProbe, type CgroupRef, cgroupTreeMembers, isSameCgroup, killCgroup, makeCgroup, probeCgroup, readEvents, removeCgroup, setFrozen } from "../sys/cgroup-ops.ts";
-import { killResult, readStat } from "../handle/probes.ts";
+import { killResult, type ProcStat, readStat } from "../handle/probes.ts";
 import type { TerminateOutcome, TerminateResult } from "./terminate.ts";
 import { CONFIRM_MS } from "./terminate.ts";
 
@@ -133,31 +133,32 @@ export function dropCgroup(ref: CgroupRef | undefined): void {
   if (ref && isSameCgroup(ref) && !readEvents(ref.path)?.populated) removeCgroup(ref.path);
 }
 
-/** How many processes an agent's cgroup holds, and how many of them left its process group. */
+/** How many processes an agent's cgroup holds, how many of them left its process group, and what they use. */
 export interface Census {
   members: number;
   escapees: number;
+  /** User + system CPU time of the members, in clock ticks, and their resident set, in pages. */
+  cpuTicks: number;
+  rssPages: number;
 }
 
 /**
  * Counts the members of a recorded cgroup (its cgroup.procs and those below it: targeted reads,
  * never a scan) and those whose process group is not the agent's `pgid`: the daemons it left
- * behind (tmux, ssh-agent, setsid). Zombies are not counted. For a cgroup the caller has just
- * proven ours (its verdict): a count to show, never a reason to signal. The leader, which leads
- * the group by definition, is counted without reading its stat (ps calls this per agent).
+ * behind (tmux, ssh-agent, setsid), and sums what they use from the same stat reads. Zombies are
+ * not counted. For a cgroup the caller has just proven ours (its verdict): a count to show, never
+ * a reason to signal. `leader` is the leader's stat the verdict already read (ps calls this per
+ * agent): it is not read again.
  */
-export function census(ref: CgroupRef, pgid: number): Census {
-  let members = 0;
-  let escapees = 0;
+export function census(ref: CgroupRef, pgid: number, leader: ProcStat | null = null): Census {
+  const c: Census = { members: 0, escapees: 0, cpuTicks: 0, rssPages: 0 };
   for (const pid of cgroupTreeMembers(ref.path)) {
-    if (pid === pgid) {
-      members++;
-      continue;
-    }
-    const st = readStat(pid);
+    const st = pid === pgid && leader ? leader : readStat(pid);
     if (!st || st.state === "Z") continue;
-    members++;
-    if (st.pgrp !== pgid) escapees++;
+    c.members++;
+    if (st.pgrp !== pgid) c.escapees++;
+    c.cpuTicks += st.cpuTicks;
+    c.rssPages += st.rssPages;
   }
-  return { members, escapees };
+  return c;
 }

@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { type ProcStat, readStat } from "../handle/probes.ts";
 
 /** Processes walked per agent at most: a fork bomb must not make `ps` unbounded. */
 const MAX_MEMBERS = 4096;
@@ -9,7 +10,7 @@ const MS_PER_TICK = 10;
 export interface Usage {
   /** The agent's own process: the wrapper's child (null when it has none, e.g. while ending). */
   pid: number | null;
-  /** Processes counted: the wrapper and its descendants. */
+  /** Processes counted: the wrapper and its descendants (cgroup tier: everything in its cgroup). */
   processes: number;
   /** User + system CPU time of those processes, in milliseconds. */
   cpuMs: number;
@@ -17,50 +18,68 @@ export interface Usage {
   rssBytes: number;
 }
 
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, "latin1");
-  } catch {
-    return null;
-  }
-}
-
 /** Children of `pid`'s main thread, from /proc/<pid>/task/<pid>/children (a targeted read). */
 export function childrenOf(pid: number, procRoot = "/proc"): number[] {
-  const text = readText(`${procRoot}/${pid}/task/${pid}/children`);
-  return text ? text.trim().split(/\s+/).filter(Boolean).map(Number) : [];
+  let text: string;
+  try {
+    text = readFileSync(`${procRoot}/${pid}/task/${pid}/children`, "latin1");
+  } catch {
+    return [];
+  }
+  return text.split(" ").filter(Boolean).map(Number);
 }
 
-/** CPU ticks (utime + stime, fields 14 and 15 of stat, counted after the last `)`) and VmRSS in bytes. */
-export function processUsage(pid: number, procRoot = "/proc"): { cpuTicks: number; rssBytes: number } | null {
-  const stat = readText(`${procRoot}/${pid}/stat`);
-  if (!stat) return null;
-  const f = stat.slice(stat.lastIndexOf(")") + 1).trim().split(/\s+/);
-  const cpuTicks = Number(f[11]) + Number(f[12]);
-  const rss = /^VmRSS:\s+(\d+) kB$/m.exec(readText(`${procRoot}/${pid}/status`) ?? "");
-  return { cpuTicks: Number.isFinite(cpuTicks) ? cpuTicks : 0, rssBytes: rss ? Number(rss[1]) * 1024 : 0 };
+let pageBytes: number | undefined;
+/**
+ * The size of a memory page, which /proc/<pid>/stat counts RSS in (4 KiB on x86-64; 4, 16 or
+ * 64 KiB on arm64): the KernelPageSize of this process's first mapping, read once.
+ */
+export function pageSize(procRoot = "/proc"): number {
+  if (pageBytes === undefined) {
+    let kb = 4;
+    try {
+      // Only the first mapping's lines: the kernel makes smaps as it is read, and all of it is big.
+      const fd = openSync(`${procRoot}/self/smaps`, "r");
+      const buf = Buffer.allocUnsafe(4096);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      closeSync(fd);
+      const m = /^KernelPageSize:\s+(\d+) kB$/m.exec(buf.toString("latin1", 0, n));
+      if (m) kb = Number(m[1]);
+    } catch {}
+    pageBytes = kb * 1024;
+  }
+  return pageBytes;
+}
+
+/** Ticks and pages, as summed from stat, in the units `ps --json` reports. */
+export function usageOf(cpuTicks: number, rssPages: number): { cpuMs: number; rssBytes: number } {
+  return { cpuMs: cpuTicks * MS_PER_TICK, rssBytes: rssPages * pageSize() };
 }
 
 /**
  * Sums the usage of the group led by `leader` (the wrapper): the wrapper and its descendants,
- * found by following each process's children from the leader down. Targeted reads of processes we
- * started, never a scan of /proc. Processes that were re-parented away (a daemon that double-forked)
- * are not counted; the containment tier's cgroup sees those.
+ * found by following each process's children from the leader down, one stat and one children
+ * read each (`leaderStat`, when the caller has it, spares the first). Targeted reads of
+ * processes we started, never a scan of /proc. Processes that were re-parented away (a daemon
+ * that double-forked) are not counted; the cgroup tier counts those from its cgroup.
  */
-export function groupUsage(leader: number, procRoot = "/proc"): Usage {
+export function groupUsage(leader: number, leaderStat: ProcStat | null = null, procRoot = "/proc"): Usage {
   const queue = [leader];
   const seen = new Set<number>();
   let cpuTicks = 0;
-  let rssBytes = 0;
+  let rssPages = 0;
+  let agent: number | null = null;
   while (queue.length && seen.size < MAX_MEMBERS) {
     const pid = queue.shift()!;
     if (seen.has(pid)) continue;
     seen.add(pid);
-    const u = processUsage(pid, procRoot);
-    if (!u) continue;
-    cpuTicks += u.cpuTicks;
-    rssBytes += u.rssBytes;
-    queue.push(...childrenOf(pid, procRoot));
+    const st = pid === leader && leaderStat ? leaderStat : readStat(pid, procRoot);
+    if (!st) continue;
+    cpuTicks += st.cpuTicks;
+    rssPages += st.rssPages;
+    const kids = childrenOf(pid, procRoot);
+    if (pid === leader) agent = kids[0] ?? null;
+    queue.push(...kids);
   }
-  return { pid: childrenOf(leader, procRoot)[0] ?? null, processes: seen.size, cpuMs: cpuTicks * MS_PER_TICK, rssBytes };
+  return { pid: agent, processes: seen.size, ...usageOf(cpuTicks, rssPages) };
 }

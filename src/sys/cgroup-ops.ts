@@ -55,6 +55,14 @@ export function probeCgroup(ref: CgroupRef): CgroupProbe {
   return ev.populated ? "populated" : "empty";
 }
 
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, "latin1");
+  } catch {
+    return null;
+  }
+}
+
 /** The pids in the cgroup itself (not its children): a targeted read of its cgroup.procs. */
 export function cgroupMembers(path: string): number[] {
   try {
@@ -78,6 +86,8 @@ const CONTROL_FILE = /^[a-z]+\.[a-z_.]+$/;
  * such a name is still emptied by cgroup.kill, which covers all descendants.
  */
 function subCgroups(path: string): string[] {
+  // Nearly always none: one small read of cgroup.stat spares listing ~25 control files.
+  if (/^nr_descendants 0$/m.test(readText(join(path, "cgroup.stat")) ?? "")) return [];
   let names: string[];
   try {
     names = readdirSync(path);

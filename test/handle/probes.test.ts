@@ -10,7 +10,7 @@ const statLine = (comm: string, state = "S", pgrp = 4242, start = 987654) =>
 describe("/proc/<pid>/stat parsing", () => {
   test("reads state, group and start time after the last parenthesis, and the name between the first and the last", () => {
     for (const comm of ["sleep", "a b", "x) S 1 2 3", "((", ")", "evil) Z 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1", "kraal-ended"]) {
-      expect(parseStat(statLine(comm))).toEqual({ comm, state: "S", pgrp: 4242, startTicks: 987654 });
+      expect(parseStat(statLine(comm))).toEqual({ comm, state: "S", pgrp: 4242, startTicks: 987654, cpuTicks: 3, rssPages: 100 });
     }
     expect(parseStat(statLine("zombie", "Z"))?.state).toBe("Z");
   });
@@ -28,7 +28,7 @@ describe("/proc/<pid>/stat parsing", () => {
     writeFileSync(join(root, "77/stat"), statLine("fake", "R", 77, 5));
     mkdirSync(join(root, "sys/kernel/random"), { recursive: true });
     writeFileSync(join(root, "sys/kernel/random/boot_id"), "abc\n");
-    expect(readStat(77, root)).toEqual({ comm: "fake", state: "R", pgrp: 77, startTicks: 5 });
+    expect(readStat(77, root)).toEqual({ comm: "fake", state: "R", pgrp: 77, startTicks: 5, cpuTicks: 3, rssPages: 100 });
     expect(readStat(78, root)).toBeNull();
     expect(readBootId(root)).toBe("abc");
     expect(readStat(process.pid)?.state).toMatch(/[RS]/);

@@ -12,7 +12,7 @@ function probes(o: { stat?: ProcStat | null; group?: GroupProbe; exit?: ExitReco
   return {
     ownPgid: o.own ?? 1,
     identity: me,
-    readStat: () => (o.stat === undefined ? { comm: "sh", state: "S", pgrp: 4242, startTicks: 1000 } : o.stat),
+    readStat: () => (o.stat === undefined ? { comm: "sh", state: "S", pgrp: 4242, startTicks: 1000, cpuTicks: 0, rssPages: 0 } : o.stat),
     probeGroup: () => o.group ?? "alive",
     readExit: () => o.exit ?? null,
   };
@@ -29,23 +29,23 @@ describe("verdicts: is this handle ours, and in what state?", () => {
   });
 
   test("same pid, other start time: the pid was reused; stale, never ours", () => {
-    expect(classify(read(), probes({ stat: { comm: "sh", state: "S", pgrp: 4242, startTicks: 999 } }))).toMatchObject({ state: "stale", reason: "pid reused", ours: false });
-    expect(classify(read(), probes({ stat: { comm: "sh", state: "S", pgrp: 77, startTicks: 1000 } }))).toMatchObject({ state: "stale", ours: false });
+    expect(classify(read(), probes({ stat: { comm: "sh", state: "S", pgrp: 4242, startTicks: 999, cpuTicks: 0, rssPages: 0 } }))).toMatchObject({ state: "stale", reason: "pid reused", ours: false });
+    expect(classify(read(), probes({ stat: { comm: "sh", state: "S", pgrp: 77, startTicks: 1000, cpuTicks: 0, rssPages: 0 } }))).toMatchObject({ state: "stale", ours: false });
   });
 
   test("a zombie leader with its exit record counts as exited, even though kill(-pgid, 0) succeeds", () => {
-    expect(classify(read(), probes({ stat: { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000 }, group: "alive", exit: exitRec }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(read(), probes({ stat: { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000, cpuTicks: 0, rssPages: 0 }, group: "alive", exit: exitRec }))).toMatchObject({ state: "exited", ours: false });
   });
 
   test("a detached wrapper dead (zombie or reaped) without an exit record: orphaned, ours, to be ended", () => {
-    for (const stat of [{ comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000 }, null]) {
+    for (const stat of [{ comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000, cpuTicks: 0, rssPages: 0 }, null]) {
       const v = classify(read(), probes({ stat, group: "alive" }));
       expect(v).toMatchObject({ state: "running", reason: "wrapper killed", ours: true, orphaned: true });
     }
   });
 
   test("an attached wrapper gone without a record is left to its supervisor: never orphaned", () => {
-    expect(classify(read({ mode: "run" }), probes({ stat: { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(read({ mode: "run" }), probes({ stat: { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000, cpuTicks: 0, rssPages: 0 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
     expect(classify(read({ mode: "up" }), probes({ stat: null, group: "alive" }))).toMatchObject({ state: "running", ours: true });
     expect(classify(read({ mode: "up" }), probes({ stat: null, group: "alive" })).orphaned).toBeUndefined();
   });
@@ -67,7 +67,7 @@ describe("verdicts: is this handle ours, and in what state?", () => {
   });
 
   test("the wrapper still clearing leftovers after its agent ended (it has renamed itself): exited, but ours until it is gone", () => {
-    const ended = { comm: ENDED_COMM, state: "S", pgrp: 4242, startTicks: 1000 };
+    const ended = { comm: ENDED_COMM, state: "S", pgrp: 4242, startTicks: 1000, cpuTicks: 0, rssPages: 0 };
     expect(classify(read(), probes({ stat: ended, exit: exitRec }))).toMatchObject({ state: "exited", ours: true });
     expect(classify(read(cg), withCgroup({ stat: ended, exit: exitRec }, "populated"))).toMatchObject({ state: "exited", reason: "cleaning up its cgroup", ours: true });
   });
@@ -96,7 +96,7 @@ describe("verdicts: is this handle ours, and in what state?", () => {
     expect(classify(legacy, probes({ group: "alive" }))).toMatchObject({ state: "unverified", ours: false });
     expect(classify(legacy, probes({ stat: null, group: "alive" }))).toMatchObject({ state: "unverified", ours: false });
     expect(classify(legacy, probes({ stat: null, group: "gone" }))).toMatchObject({ state: "exited", ours: false });
-    expect(classify(legacy, probes({ stat: { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
+    expect(classify(legacy, probes({ stat: { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1, cpuTicks: 0, rssPages: 0 }, group: "alive" }))).toMatchObject({ state: "exited", ours: false });
   });
 
   test("corrupt stays corrupt", () => {
@@ -105,7 +105,7 @@ describe("verdicts: is this handle ours, and in what state?", () => {
 });
 
 describe("verdicts in the cgroup tier: populated is the liveness of everything the agent started", () => {
-  const zombie = { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000 };
+  const zombie = { comm: "sh", state: "Z", pgrp: 4242, startTicks: 1000, cpuTicks: 0, rssPages: 0 };
 
   test("the wrapper alive: running, whatever the cgroup says", () => {
     expect(classify(read(cg), withCgroup({}, "populated"))).toMatchObject({ state: "running", ours: true });
