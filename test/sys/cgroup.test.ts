@@ -95,3 +95,28 @@ describe("choosing the tier", () => {
     if (process.getuid?.() === 0) expect(c.tier).toBe("cgroup");
   }, 10_000);
 });
+
+describe("the members of a cgroup tree", () => {
+  const base = process.env.KRAAL_CGROUP;
+  test.skipIf(!base)("members of child cgroups are found (a cgroup's link count tells whether it has any)", async () => {
+    const { cgroupTreeMembers } = await import("../../src/sys/cgroup-ops.ts");
+    const top = join(base!, `tree-${process.pid}`);
+    const child = join(top, "nested");
+    mkdirSync(child, { recursive: true });
+    const inTop = Bun.spawn(["sleep", "1000"], { cgroup: top } as any);
+    const inChild = Bun.spawn(["sleep", "1000"], { cgroup: child } as any);
+    try {
+      expect(cgroupTreeMembers(top).sort()).toEqual([inTop.pid, inChild.pid].sort());
+      expect(cgroupTreeMembers(child)).toEqual([inChild.pid]);
+    } finally {
+      inTop.kill("SIGKILL");
+      inChild.kill("SIGKILL");
+      await Promise.all([inTop.exited, inChild.exited]);
+      const { readEvents, removeCgroup } = await import("../../src/sys/cgroup-ops.ts");
+      const deadline = performance.now() + 5000;
+      while (readEvents(top)?.populated && performance.now() < deadline) await Bun.sleep(5);
+      removeCgroup(child);
+      removeCgroup(top);
+    }
+  });
+});
