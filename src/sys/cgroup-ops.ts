@@ -57,16 +57,24 @@ export function probeCgroup(ref: CgroupRef): CgroupProbe {
 
 /** The pids in the cgroup itself (not its children): a targeted read of its cgroup.procs. */
 export function cgroupMembers(path: string): number[] {
+  let text: string;
   try {
-    return readFileSync(join(path, "cgroup.procs"), "latin1").split("\n").filter(Boolean).map(Number).filter((n) => Number.isSafeInteger(n) && n > 0);
+    text = readFileSync(`${path}/cgroup.procs`, "latin1");
   } catch {
     return [];
   }
+  const out: number[] = [];
+  for (const line of text.split("\n")) {
+    const n = Number(line);
+    if (line !== "" && Number.isSafeInteger(n) && n > 0) out.push(n);
+  }
+  return out;
 }
 
 /** Every member of the cgroup and of its descendants (a nested kraal's agents), depth first. */
 export function cgroupTreeMembers(path: string): number[] {
-  return [...subCgroups(path).flatMap(cgroupTreeMembers), ...cgroupMembers(path)];
+  const subs = subCgroups(path);
+  return subs.length ? [...subs.flatMap(cgroupTreeMembers), ...cgroupMembers(path)] : cgroupMembers(path);
 }
 
 const CONTROL_FILE = /^[a-z]+\.[a-z_.]+$/;
