@@ -12,7 +12,7 @@
  * start-stop-daemon (package dpkg, present on any Debian). Rows whose tool is missing are skipped
  * with a note saying what to install. Not run by CI: CI machines are too noisy for timings.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pkg from "../package.json";
@@ -164,8 +164,31 @@ function privateKb(pid: number): number {
   return f("Private_Clean") + f("Private_Dirty");
 }
 const comm = (pid: number) => readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+
 const childrenOf = (pid: number) =>
   readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+
+/**
+ * The log writers (kraal-log-writer, a sh loop around dd) of the agents of state dir `dir`, and
+ * their dd. The bench may list /proc to find them (kraal itself never does): they are orphans,
+ * found by their argv, which names the agent's log under `dir`.
+ */
+function logWritersOf(dir: string): { sh: number; dd: number | null }[] {
+  const out: { sh: number; dd: number | null }[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    if (argv[0] !== "kraal-log-writer" || !argv.some((a) => a.startsWith(`${dir}/logs/`))) continue;
+    const sh = Number(name);
+    out.push({ sh, dd: childrenOf(sh).find((k) => comm(k) === "dd") ?? null });
+  }
+  return out;
+}
 
 /**
  * Starts `cmd` (kraal up, or the up floor) and resolves once `n` lines matching `started` were
@@ -302,14 +325,15 @@ try {
   }
 
   if (want("ps")) {
-    const e = newState();
+    // The group tier, whose proof of ownership is the floor's (handle + leader's stat); what the
+    // cgroup tier adds (its census) is measured against the group tier in the "tier" section.
+    const e = newState("group");
     spawnMany(e, 0, 100);
     const dir = e.KRAAL_DIR!;
-    const tier = tierOf(e);
     const [p, f] = timePair(kraal(e, "ps"), { argv: [floors.ps, dir] });
-    report({ what: "ps, 100 running agents", ms: p, floor: "ps floor, N=100", floorMs: f, target: 1.3, note: tier ? `${tier} tier` : undefined });
+    report({ what: "ps, 100 running agents", ms: p, floor: "ps floor, N=100", floorMs: f, target: 1.3, note: "group tier" });
     const [pj, fj] = timePair(kraal(e, "ps", "--json"), { argv: [floors.ps, dir, "--json"] });
-    report({ what: "ps --json, 100 running agents", ms: pj, floor: "ps floor --json, N=100", floorMs: fj, target: 1.3 });
+    report({ what: "ps --json, 100 running agents", ms: pj, floor: "ps floor --json, N=100", floorMs: fj, target: 1.3, note: "kraal also reads 2 files per process for pid, CPU and RSS (issue #10); the floor does not" });
     if (!quick) {
       spawnMany(e, 100, 1000);
       const [p1, f1] = timePair(kraal(e, "ps"), { argv: [floors.ps, dir] }, 10);
@@ -339,6 +363,24 @@ try {
       ms: perAgentMiB, floorMs: 1, floor: "(a fixed budget)", target: 0.25, unit: "MiB",
       note: `wrapper ${m.wrapperKb} KiB + watcher ${m.watcherKb ?? "none"} KiB (medians over 100 agents; Private_Clean+Private_Dirty), beside the agent (sleep) ${m.agentKb} KiB; kraal up itself ${(m.upKb / 1024).toFixed(1)} MiB for 100 agents`,
     });
+
+    // A detached agent (spawn) has no watcher; with bounded logs (the default) it has a log writer
+    // (a sh loop around dd) instead, outside its group.
+    {
+      const e = newState("group");
+      spawnMany(e, 0, 20);
+      const rows = JSON.parse(run(e, "ps", "--json")) as { id: string; pgid: number }[];
+      const wrapperKb = median(rows.map((r) => privateKb(r.pgid)));
+      const writers = logWritersOf(e.KRAAL_DIR!);
+      const shKb = median(writers.map((w) => privateKb(w.sh)));
+      const ddKb = median(writers.filter((w) => w.dd).map((w) => privateKb(w.dd!)));
+      other({
+        what: "private memory per detached agent (spawn: wrapper + log writer), group tier",
+        ms: 0,
+        note: `${((wrapperKb + shKb + ddKb) / 1024).toFixed(3)} MiB: wrapper ${wrapperKb} KiB + log writer sh ${shKb} KiB + dd ${ddKb} KiB (medians over 20 agents and their ${writers.length} writers); \`spawn --log-max 0\` (unbounded log, no writer) leaves the wrapper alone`,
+      });
+      run(e, "kill", "--all");
+    }
 
     const up1 = await upOnce(1);
     const up100 = await upOnce(100);
