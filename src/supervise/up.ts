@@ -86,7 +86,21 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     lock.release();
   }
   const event = (name: string, text: string) => io.print(name, `[kraal] ${text}`);
-  const save = () => writeSupervisor(l, record);
+  // The record is rewritten (temp file + rename) at most once per turn of the event loop: a start
+  // of 100 agents changes 200 states in a burst, and one write per change made up O(N²) bytes and
+  // most of up's start-up. Answers to `kraal stop/start/restart` flush it first, so what they
+  // report is what `ps` then reads.
+  let saveQueued = false;
+  const flush = () => {
+    if (!saveQueued) return;
+    saveQueued = false;
+    writeSupervisor(l, record);
+  };
+  const save = () => {
+    if (saveQueued) return;
+    saveQueued = true;
+    setImmediate(flush);
+  };
   const setState = (spec: AgentSpec, s: Partial<SupervisedAgent>) => {
     record.agents[spec.name] = { ...(record.agents[spec.name] ?? { state: "running", restarts: 0, graceMs: spec.graceMs, argv: spec.argv, cwd: spec.cwd }), ...s };
     save();
@@ -372,6 +386,12 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   }
 
   async function control(req: ControlRequest): Promise<ControlResult[]> {
+    const results = await controlEach(req);
+    flush();
+    return results;
+  }
+
+  function controlEach(req: ControlRequest): Promise<ControlResult[]> {
     return Promise.all(
       req.ids.map(async (id) => {
         const spec = specs.find((s) => s.name === id);
@@ -397,6 +417,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   } finally {
     closeControl();
     for (const [sig, h] of handlers) process.off(sig, h);
+    saveQueued = false; // a write still queued must not bring the record back
     removeSupervisor(l, record);
   }
 }
