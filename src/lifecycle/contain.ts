@@ -9,6 +9,7 @@ import { CONFIRM_MS } from "./terminate.ts";
 /** How long a freeze may take before the TERM to members is given up (a member in D state delays it). */
 const FREEZE_MS = 200;
 const FIRST_POLL_MS = 1;
+const FREEZE_FIRST_POLL_MS = 0.05;
 const MAX_POLL_MS = 10;
 
 let cached: Containment | undefined;
@@ -52,9 +53,13 @@ export function signalMembersFrozen(ref: CgroupRef, sig: StopSignalName | "SIGKI
   if (!setFrozen(ref.path, true)) return false;
   try {
     const deadline = performance.now() + FREEZE_MS;
+    // Sleeping members are usually frozen by the time the write returns, or within ~0.1 ms:
+    // polls start short (a synchronous sleep holds up everything else this process does).
+    let wait = FREEZE_FIRST_POLL_MS;
     while (!readEvents(ref.path)?.frozen) {
       if (performance.now() > deadline || !isSameCgroup(ref)) return false;
-      Bun.sleepSync(FIRST_POLL_MS);
+      Bun.sleepSync(wait);
+      wait = Math.min(wait * 2, FIRST_POLL_MS);
     }
     if (!isSameCgroup(ref)) return false;
     for (const pid of cgroupTreeMembers(ref.path)) killResult(() => kill(pid, sig));
