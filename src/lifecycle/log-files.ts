@@ -57,13 +57,17 @@ export function generations(live: string): string[] {
 
 /**
  * A new run of `name` begins: the current run's files become the previous run's (`.log.prev`,
- * `.log.prev.1` ..., shown by `logs --previous`), replacing the run before.
+ * `.log.prev.1` ..., shown by `logs --previous`), replacing the run before. Without a current
+ * run's file there is nothing to move, and the previous run's files are kept.
  */
 export function startNewRun(l: Layout, name: string): void {
   const cur = logPath(l, name);
+  // No file of a current run (an agent's first start): nothing moves, and the previous run's stay.
+  const current = generations(cur);
+  if (current.length === 0) return;
   const prev = logPath(l, name, true);
   for (const p of generations(prev)) removeQuietly(p);
-  for (const p of generations(cur)) renameQuietly(p, prev + p.slice(cur.length));
+  for (const p of current) renameQuietly(p, prev + p.slice(cur.length));
 }
 
 /** Shifts `.log` -> `.log.1` -> ... and drops the oldest. */
