@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
@@ -117,6 +117,22 @@ describe("a state directory another user planted", () => {
     expect(w.stderr).toContain(logs);
     expect(w.stderr).toMatch(/writable|chmod/);
     chmodSync(logs, 0o700);
+    // Every directory kraal keeps in it, the worktree ones too: a link there is followed by git and by the record writer.
+    for (const name of ["worktrees", "worktree-records"]) {
+      const d = join(t.layout.root, name);
+      mkdirSync(d, { mode: 0o700 });
+      execFileSync("chown", [`${uid}:${gid}`, d]);
+      const r = rootKraal(t.dir, "ps", "--dir", t.layout.root);
+      expect({ name, code: r.code }).toEqual({ name, code: 1 });
+      expect(r.stderr).toContain(d);
+      expect(r.stderr).toContain(ATTACKER);
+      rmdirSync(d);
+      symlinkSync(join(t.dir), d);
+      const l = rootKraal(t.dir, "ps", "--dir", t.layout.root);
+      expect({ name, code: l.code }).toEqual({ name, code: 1 });
+      expect(l.stderr).toContain(`${d} is a symlink`);
+      rmSync(d);
+    }
     expect(rootKraal(t.dir, "kill", "ok", "--dir", t.layout.root).code).toBe(0);
   }, 30_000);
 });
