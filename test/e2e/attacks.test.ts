@@ -150,6 +150,32 @@ describe("the supervisor record is verified like a handle", () => {
     expect(r.stderr).not.toContain("internal error");
     expect(isRunning(pid)).toBe(true);
     expect(statSync(rec).uid).toBe(uid);
+    // Nor does it keep up from starting; and neither does a record of ours whose pid is not that process any more.
+    writeFileSync(join(t.dir, "kraal.toml"), `[agents.a]\ncmd = "true"\n`);
+    const up = rootKraal(t.dir, "up", "--dir", t.layout.root);
+    expect(up.stderr).toBe("");
+    expect(up.code).toBe(0);
+    writeFileSync(rec, JSON.stringify({ v: 1, pid, start: readStat(pid)!.startTicks + 1, bootId, host: hostname(), uid: 0, startedAt: Date.now(), config: "kraal.toml", agents: {} }) + "\n");
+    expect(rootKraal(t.dir, "down", "--dir", t.layout.root)).toMatchObject({ code: 0, stderr: "kraal: no kraal up is running here\n" });
+    expect(rootKraal(t.dir, "up", "--dir", t.layout.root).code).toBe(0);
+    expect(isRunning(pid)).toBe(true);
+  }, 30_000);
+});
+
+describe("a state directory given explicitly", () => {
+  test("a symlink given as --dir is resolved once and its target checked like any state directory", () => {
+    const real = join(t.dir, "real");
+    mkdirSync(real, { mode: 0o700 });
+    symlinkSync(real, join(t.dir, "link"));
+    expect(rootKraal(t.dir, "spawn", "a", "--dir", join(t.dir, "link"), "--", "true").code).toBe(0);
+    expect(existsSync(join(real, "pids"))).toBe(true); // the target is the state directory
+    const open = join(t.dir, "open");
+    mkdirSync(open, { mode: 0o700 });
+    chmodSync(open, 0o777);
+    symlinkSync(open, join(t.dir, "link2"));
+    const r = rootKraal(t.dir, "ps", "--dir", join(t.dir, "link2"));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toStartWith(`kraal: error: refusing state directory ${open}: it is writable by group and others (mode 0777)`);
   }, 30_000);
 });
 
