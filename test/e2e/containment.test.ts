@@ -221,8 +221,13 @@ describe.skipIf(!CGROUP)("the cgroup tier: nothing an agent starts outlives it",
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^tier: cgroup, agent cgroups in \//);
     expect(r.stdout).toContain("ok   cgroup.kill");
+    // The race-free signal checks, both tiers' (this kernel is 6.9 or newer).
+    expect(r.stdout).toMatch(/^ok   pidfd_open: /m);
+    expect(r.stdout).toMatch(/^ok   PIDFD_SIGNAL_PROCESS_GROUP: /m);
     const g = run(["doctor", "--json"], { KRAAL_TIER: "group" });
     expect(JSON.parse(g.stdout)).toMatchObject({ tier: "group", requested: "group" });
+    // The group tier says what escapes it.
+    expect(run(["doctor"], { KRAAL_TIER: "group" }).stdout).toStartWith("tier: group (KRAAL_TIER=group)\n  an agent's process group is ended; a process that leaves it (setsid, tmux, ssh-agent, daemons) survives kill\n");
     const bad = run(["doctor"], { KRAAL_TIER: "cgroup", KRAAL_CGROUP: join(t.dir, "no-such-cgroup") });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain("FAIL base (KRAAL_CGROUP)");
