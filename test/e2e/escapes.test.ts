@@ -248,6 +248,35 @@ describe.skipIf(!CGROUP)("the cgroup tier's edges", () => {
     }
   }, 30_000);
 
+  test("without KRAAL_CGROUP the base is a kraal subtree of kraal's own cgroup (from /proc/self/cgroup)", () => {
+    const tag = tagFor("esc-own");
+    const own = join(C.base!, `own-${process.pid}`);
+    mkdirSync(own);
+    const { KRAAL_CGROUP: _, ...env } = t.env;
+    /** kraal started from a shell that first moved itself into `own`. */
+    const inOwn = (...args: string[]) => {
+      const r = Bun.spawnSync(["sh", "-c", `echo $$ > ${own}/cgroup.procs && exec "$@"`, "sh", BIN, ...args], { env: { ...env, KRAAL_TEST_TAG: tag }, cwd: t.dir, stdout: "pipe", stderr: "pipe" });
+      return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    };
+    try {
+      expect(inOwn("doctor").stdout).toContain(`ok   base (own subtree): ${own}/kraal\n`);
+      expect(inOwn("spawn", "o", "--", "sh", "-c", "setsid -f sleep 1000; sleep 1001")).toMatchObject({ code: 0, stderr: "" });
+      const cg = handleOf("o").cgroup.path;
+      expect(cg).toBe(join(own, "kraal", agentCgroupName(t.layout.root, "o")));
+      // kill from anywhere: the handle's cgroup is what counts, not the caller's.
+      expect(kraal(["kill", "o"], { env, cwd: t.dir }).code).toBe(0);
+      expect(taggedProcesses(tag)).toEqual([]);
+      expect(existsSync(cg)).toBe(false);
+    } finally {
+      killPids(taggedProcesses(tag));
+      for (const dir of [join(own, "kraal"), own]) {
+        try {
+          rmdirSync(dir);
+        } catch {}
+      }
+    }
+  }, 30_000);
+
   test("kraal dead between making the cgroup and spawning: the next sweep removes the empty cgroup, and the id spawns again", () => {
     const tag = tagFor("esc-crash");
     const path = join(C.base!, agentCgroupName(t.layout.root, "c"));
