@@ -40,9 +40,11 @@
  *   the safety net) blocks reading it; EOF means the supervisor died, and the watcher ends the
  *   whole group: TERM, GRACE_SECONDS, KILL (cgroup.kill in the cgroup tier, which also ends the
  *   processes that left the group). This is PDEATHSIG for a whole process tree. The watcher first
- *   sends the wrapper SIGALRM, so that the wrapper, whose agent then ends on the TERM, waits for
- *   the watcher's KILL instead of ending the group itself: `kill -KILL 0` would end the watcher
- *   too, before its cgroup.kill, and leave every escapee of a dead `run` or `up` running.
+ *   sends the wrapper SIGALRM, so that the wrapper, whose agent then ends on the TERM, also waits
+ *   the grace and then ends everything (killall_) instead of `kill -KILL 0` at once, which would
+ *   end the watcher before its cgroup.kill and leave every escapee of a dead `run` or `up`
+ *   running. (It does not wait for the watcher: an ALRM sent by the agent, not by the watcher,
+ *   must not leave the wrapper waiting on a watcher that waits on a live supervisor.)
  */
 export const WRAPPER_SCRIPT = `unset KRAAL_WRAPPER
 exitf=$1 grace=$2 mode=$3 cg=$4
@@ -70,7 +72,7 @@ if [ -n "$watcher" ] && [ -z "$stop$orphan" ]; then
 fi
 printf '%s %s\\n' "$$" "$st" >&6
 if [ -n "$orphan" ]; then
-  while kill -0 "$watcher"; do wait "$watcher"; done
+  sleep "$grace"
   killall_
 fi
 [ -z "$stop" ] || kill -KILL 0
