@@ -20,6 +20,8 @@ export interface AgentRow {
   state: AgentState;
   pgid: number | null;
   argv: string[];
+  /** Set when argv is only its start (an agent of `kraal up` between runs, whose argv is long). */
+  argvCut?: true;
   cwd: string | null;
   startedAt: string | null;
   endedAt: string | null;
@@ -120,7 +122,7 @@ export function withSupervisor(rows: AgentRow[], sup: { record: SupervisorRecord
       const reason =
         a.state === "backoff" && a.nextStartAt ? `restarting in ${Math.max(0, a.nextStartAt - Date.now())}ms` : a.state === "failed" ? "gave up" : a.state === "waiting" ? `waiting for ${(a.waitingFor ?? []).join(", ")}` : a.state === "stopped" ? "on request" : "";
       out.push({
-        id, state: a.state, pgid: null, argv: a.argv, cwd: a.cwd, startedAt: null, endedAt: null,
+        id, state: a.state, pgid: null, argv: a.argv, ...(a.argvCut ? { argvCut: true as const } : {}), cwd: a.cwd, startedAt: null, endedAt: null,
         exitCode: a.exitCode ?? null, signal: a.signal ?? null, restarts: a.restarts, reason,
       });
     }

@@ -35,7 +35,7 @@ export function layoutOf(root: string): Layout {
  * The directories kraal keeps inside the state directory; each is checked like the state
  * directory itself before use. Add a name here when a new kind of record gets its own directory.
  */
-export const STATE_SUBDIRS = ["pids", "exits", "logs", "quarantine", "specs"];
+export const STATE_SUBDIRS = ["pids", "exits", "logs", "quarantine", "specs", "worktrees", "worktree-records"];
 
 /**
  * A state directory kraal must not use: not a real directory, someone else's, or writable by

@@ -175,7 +175,10 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
         endCgroup(cgroup);
         dropCgroup(cgroup);
       }
-      throw new KraalError("E_SPAWN", `could not start ${JSON.stringify(req.id)}: ${why}${cause ? `: ${(cause as Error).message}` : ""}`, { facts: { id: req.id } });
+      // An errno error (EACCES, EROFS, ENOSPC) is worded as everywhere else: the path, the errno, and the fix.
+      const fs = cause ? fsError(cause) : null;
+      const detail = cause ? `: ${fs?.message ?? (cause as Error).message}` : "";
+      throw new KraalError("E_SPAWN", `could not start ${JSON.stringify(req.id)}: ${why}${detail}`, { hint: fs?.hint, facts: { id: req.id } });
     };
     const stat = readStat(proc.pid);
     if (!stat || stat.pgrp !== proc.pid) return abort("the wrapper did not start in its own process group");

@@ -39,33 +39,44 @@
  * - MODE=attached also guards against the supervisor's death: fd 4 is a pipe whose write end only
  *   the supervisor holds. A watcher subshell (ignoring TERM, so a forwarded stop cannot remove
  *   the safety net) blocks reading it; EOF means the supervisor died, and the watcher ends the
- *   whole group: TERM, GRACE_SECONDS, KILL. This is PDEATHSIG for a whole process tree.
+ *   whole group: TERM, GRACE_SECONDS, KILL (cgroup.kill in the cgroup tier, which also ends the
+ *   processes that left the group). This is PDEATHSIG for a whole process tree. The watcher first
+ *   sends the wrapper SIGALRM, so that the wrapper, whose agent then ends on the TERM, also waits
+ *   the grace and then ends everything (killall_) instead of `kill -KILL 0` at once, which would
+ *   end the watcher before its cgroup.kill and leave every escapee of a dead `run` or `up`
+ *   running. (It does not wait for the watcher: an ALRM sent by the agent, not by the watcher,
+ *   must not leave the wrapper waiting on a watcher that waits on a live supervisor.)
  */
 export const WRAPPER_SCRIPT = `unset KRAAL_WRAPPER
 exitf=$1 grace=$2 mode=$3 cg=$4
 shift 4
 exec 5>&2 2>/dev/null
 killall_() { [ -z "$cg" ] || echo 1 >"$cg/cgroup.kill"; kill -KILL 0; }
-stop=
+stop= orphan=
 trap 'stop=1' TERM INT HUP QUIT USR1 USR2
+trap 'orphan=1' ALRM
 IFS= read -r go <&3 || exit 125
 exec 3<&-
 [ "$go" = go ] || exit 125
 watcher=
 if [ "$mode" = attached ]; then
-  (trap '' TERM INT HUP QUIT USR1 USR2; while read -r _; do :; done; kill -TERM 0; sleep "$grace"; killall_) <&4 6>&- &
+  (trap '' TERM INT HUP QUIT USR1 USR2; while read -r _; do :; done; kill -ALRM $$; kill -TERM 0; sleep "$grace"; killall_) <&4 6>&- &
   watcher=$!
   exec 4<&-
 fi
 ( exec "$@" 2>&5 5>&- 6>&- )
 st=$?
-if [ -n "$watcher" ] && [ -z "$stop" ]; then
+if [ -n "$watcher" ] && [ -z "$stop$orphan" ]; then
   kill -KILL "$watcher"
   wait "$watcher"
   exit "$st"
 fi
 printf '%s %s\\n' "$$" "$st" >&6
 printf kraal-ended >"/proc/$$/comm"
+if [ -n "$orphan" ]; then
+  sleep "$grace"
+  killall_
+fi
 [ -z "$stop" ] || kill -KILL 0
 kill -TERM 0
 sleep "$grace"

@@ -15,6 +15,8 @@ export interface SupervisedAgent {
   graceMs?: number;
   argv: string[];
   cwd: string;
+  /** Set when `argv` is only the start of the agent's argv (see argvPreview). */
+  argvCut?: true;
   /** When a backing-off agent starts again, ms since the epoch. */
   nextStartAt?: number;
   exitCode?: number | null;
@@ -36,6 +38,39 @@ export interface SupervisorRecord {
   startedAt: number;
   config: string;
   agents: Record<string, SupervisedAgent>;
+}
+
+/**
+ * How much of each agent's argv the record keeps: it is there only to show an agent between runs
+ * (waiting, backoff, failed, stopped), which has no handle. A whole argv can be 2 MiB (a prompt as
+ * arguments), and the record is rewritten on every state change and read back under
+ * MAX_RECORD_BYTES: with twenty such agents it grew past that, and `down`, `kill --all` and `ps`
+ * then found no `up` running while it ran.
+ */
+export const RECORD_ARGV_BYTES = 4096;
+
+/** The start of `argv` within `maxBytes` of UTF-8 (cut at a character, marked with `…`), and whether it was cut. */
+export function argvPreview(argv: string[], maxBytes = RECORD_ARGV_BYTES): { argv: string[]; argvCut?: true } {
+  let left = maxBytes;
+  const out: string[] = [];
+  for (const arg of argv) {
+    const n = Buffer.byteLength(arg);
+    if (n <= left) {
+      out.push(arg);
+      left -= n;
+      continue;
+    }
+    let cut = "";
+    for (const ch of arg) {
+      const b = Buffer.byteLength(ch);
+      if (b > left) break;
+      cut += ch;
+      left -= b;
+    }
+    out.push(`${cut}…`);
+    return { argv: out, argvCut: true };
+  }
+  return { argv: out };
 }
 
 const NAME = "supervisor";

@@ -17,7 +17,7 @@ import { decideRestart } from "./restart.ts";
 import { agentEnv, spawnAgent } from "../lifecycle/spawner.ts";
 import { ensureWorktree } from "../lifecycle/spawn-worktree.ts";
 import { ensureLayout, type Layout } from "../handle/state.ts";
-import { newSupervisorRecord, readSupervisor, removeSupervisor, requestStop, type SupervisedAgent, takeStopRequest, writeSupervisor } from "./supervisor.ts";
+import { argvPreview, newSupervisorRecord, readSupervisor, removeSupervisor, requestStop, type SupervisedAgent, takeStopRequest, writeSupervisor } from "./supervisor.ts";
 import { sweep } from "../lifecycle/sweep.ts";
 import { type ControlRequest, type ControlResult, serveControl } from "./control.ts";
 import { isLive } from "../handle/verdict.ts";
@@ -102,7 +102,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     setImmediate(flush);
   };
   const setState = (spec: AgentSpec, s: Partial<SupervisedAgent>) => {
-    record.agents[spec.name] = { ...(record.agents[spec.name] ?? { state: "running", restarts: 0, graceMs: spec.graceMs, argv: spec.argv, cwd: spec.cwd }), ...s };
+    record.agents[spec.name] = { ...(record.agents[spec.name] ?? { state: "running", restarts: 0, graceMs: spec.graceMs, ...argvPreview(spec.argv), cwd: spec.cwd }), ...s };
     save();
   };
 

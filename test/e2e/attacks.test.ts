@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
@@ -117,6 +117,22 @@ describe("a state directory another user planted", () => {
     expect(w.stderr).toContain(logs);
     expect(w.stderr).toMatch(/writable|chmod/);
     chmodSync(logs, 0o700);
+    // Every directory kraal keeps in it, the worktree ones too: a link there is followed by git and by the record writer.
+    for (const name of ["worktrees", "worktree-records"]) {
+      const d = join(t.layout.root, name);
+      mkdirSync(d, { mode: 0o700 });
+      execFileSync("chown", [`${uid}:${gid}`, d]);
+      const r = rootKraal(t.dir, "ps", "--dir", t.layout.root);
+      expect({ name, code: r.code }).toEqual({ name, code: 1 });
+      expect(r.stderr).toContain(d);
+      expect(r.stderr).toContain(ATTACKER);
+      rmdirSync(d);
+      symlinkSync(join(t.dir), d);
+      const l = rootKraal(t.dir, "ps", "--dir", t.layout.root);
+      expect({ name, code: l.code }).toEqual({ name, code: 1 });
+      expect(l.stderr).toContain(`${d} is a symlink`);
+      rmSync(d);
+    }
     expect(rootKraal(t.dir, "kill", "ok", "--dir", t.layout.root).code).toBe(0);
   }, 30_000);
 });
@@ -134,6 +150,32 @@ describe("the supervisor record is verified like a handle", () => {
     expect(r.stderr).not.toContain("internal error");
     expect(isRunning(pid)).toBe(true);
     expect(statSync(rec).uid).toBe(uid);
+    // Nor does it keep up from starting; and neither does a record of ours whose pid is not that process any more.
+    writeFileSync(join(t.dir, "kraal.toml"), `[agents.a]\ncmd = "true"\n`);
+    const up = rootKraal(t.dir, "up", "--dir", t.layout.root);
+    expect(up.stderr).toBe("");
+    expect(up.code).toBe(0);
+    writeFileSync(rec, JSON.stringify({ v: 1, pid, start: readStat(pid)!.startTicks + 1, bootId, host: hostname(), uid: 0, startedAt: Date.now(), config: "kraal.toml", agents: {} }) + "\n");
+    expect(rootKraal(t.dir, "down", "--dir", t.layout.root)).toMatchObject({ code: 0, stderr: "kraal: no kraal up is running here\n" });
+    expect(rootKraal(t.dir, "up", "--dir", t.layout.root).code).toBe(0);
+    expect(isRunning(pid)).toBe(true);
+  }, 30_000);
+});
+
+describe("a state directory given explicitly", () => {
+  test("a symlink given as --dir is resolved once and its target checked like any state directory", () => {
+    const real = join(t.dir, "real");
+    mkdirSync(real, { mode: 0o700 });
+    symlinkSync(real, join(t.dir, "link"));
+    expect(rootKraal(t.dir, "spawn", "a", "--dir", join(t.dir, "link"), "--", "true").code).toBe(0);
+    expect(existsSync(join(real, "pids"))).toBe(true); // the target is the state directory
+    const open = join(t.dir, "open");
+    mkdirSync(open, { mode: 0o700 });
+    chmodSync(open, 0o777);
+    symlinkSync(open, join(t.dir, "link2"));
+    const r = rootKraal(t.dir, "ps", "--dir", join(t.dir, "link2"));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toStartWith(`kraal: error: refusing state directory ${open}: it is writable by group and others (mode 0777)`);
   }, 30_000);
 });
 

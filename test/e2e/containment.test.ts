@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { detectContainment } from "../../src/sys/cgroup.ts";
 import { killCgroup, readEvents } from "../../src/sys/cgroup-ops.ts";
@@ -92,6 +92,27 @@ describe.skipIf(!CGROUP)("the cgroup tier: nothing an agent starts outlives it",
       expect(existsSync(cg.path)).toBe(false);
     } finally {
       bystander.kill("SIGKILL");
+      killAll(survivors(tag));
+    }
+  }, 30_000);
+
+  test("kill: a daemon outside the agent's group gets the stop signal and the grace to clean up, as the agent does", async () => {
+    const { tag, env } = tagged();
+    // The daemon leaves the group (setsid -f) and, on the signal it traps, writes which one it got and exits.
+    const daemon = (sig: string) => `setsid -f sh -c 'trap "echo ${sig} > ${t.dir}/cleaned; exit 0" ${sig}; echo up > ${t.dir}/ready; while :; do sleep 0.05; done'`;
+    try {
+      for (const sig of ["TERM", "INT"]) {
+        rmSync(join(t.dir, "ready"), { force: true });
+        expect(run(["spawn", "d", "--", "sh", "-c", `${daemon(sig)}; exec sleep 1000`], env).code).toBe(0);
+        await waitUntil(() => existsSync(join(t.dir, "ready")), { timeoutMs: 10_000, what: "the daemon" });
+        expect(JSON.parse(run(["ps", "--json"]).stdout)[0].escapees).toBeGreaterThanOrEqual(1); // the daemon (and its sleep)
+        const r = run(["kill", "d", "--signal", sig, "--grace", "5s"]);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toStartWith(`d stopped (SIG${sig}`); // everyone left on the signal: no SIGKILL was needed
+        expect(readFileSync(join(t.dir, "cleaned"), "utf8")).toBe(`${sig}\n`);
+        expect(survivors(tag)).toEqual([]);
+      }
+    } finally {
       killAll(survivors(tag));
     }
   }, 30_000);
@@ -200,8 +221,13 @@ describe.skipIf(!CGROUP)("the cgroup tier: nothing an agent starts outlives it",
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^tier: cgroup, agent cgroups in \//);
     expect(r.stdout).toContain("ok   cgroup.kill");
+    // The race-free signal checks, both tiers' (this kernel is 6.9 or newer).
+    expect(r.stdout).toMatch(/^ok   pidfd_open: /m);
+    expect(r.stdout).toMatch(/^ok   PIDFD_SIGNAL_PROCESS_GROUP: /m);
     const g = run(["doctor", "--json"], { KRAAL_TIER: "group" });
     expect(JSON.parse(g.stdout)).toMatchObject({ tier: "group", requested: "group" });
+    // The group tier says what escapes it.
+    expect(run(["doctor"], { KRAAL_TIER: "group" }).stdout).toStartWith("tier: group (KRAAL_TIER=group)\n  an agent's process group is ended; a process that leaves it (setsid, tmux, ssh-agent, daemons) survives kill\n");
     const bad = run(["doctor"], { KRAAL_TIER: "cgroup", KRAAL_CGROUP: join(t.dir, "no-such-cgroup") });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain("FAIL base (KRAAL_CGROUP)");

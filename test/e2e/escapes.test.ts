@@ -138,6 +138,44 @@ describe.skipIf(!CGROUP)("the cgroup tier: no row of the escape table survives i
       killPids(taggedProcesses(tag));
     }
   }, 30_000);
+
+  /**
+   * The parent-death guarantee: kraal SIGKILLed while its agent runs. The agent ends on the
+   * watcher's TERM at once, and its daemons, outside its group, must still get the watcher's
+   * cgroup.kill after the grace, not live on until some later command's sweep.
+   */
+  async function diesWithSupervisor(label: string, start: (tag: string, argv: string[]) => { proc: ReturnType<typeof Bun.spawn>; id: string }) {
+    const tag = tagFor(label);
+    const s = start(tag, agent(tag, all, "sleep 1000"));
+    try {
+      const h = await waitUntil(() => (existsSync(join(t.layout.pids, s.id)) ? handleOf(s.id) : null), { timeoutMs: 10_000, what: "the agent's handle" });
+      await started(tag, all, h.pgid);
+      s.proc.kill("SIGKILL");
+      await s.proc.exited;
+      // The grace is 300ms; the watcher's cgroup.kill follows it. No kraal command runs meanwhile.
+      await waitUntil(() => taggedProcesses(tag).length === 0, { timeoutMs: 5000, what: `no survivors of the dead ${label}` });
+      // The next command retires the handle and removes the emptied cgroup.
+      expect(JSON.parse(run(["ps", "--json"]).stdout)).toEqual([]);
+      expect(existsSync(h.cgroup.path)).toBe(false);
+    } finally {
+      s.proc.kill("SIGKILL");
+      killPids(taggedProcesses(tag));
+    }
+  }
+
+  test.skipIf(all.length === 0)("run SIGKILLed: every row's daemons die with it", async () => {
+    await diesWithSupervisor("run", (tag, argv) => ({
+      id: "r",
+      proc: Bun.spawn([BIN, "run", "--no-tty", "--name", "r", "--", ...argv], { env: { ...t.env, KRAAL_TEST_TAG: tag }, cwd: t.dir, stdout: "ignore", stderr: "ignore" }),
+    }));
+  }, 30_000);
+
+  test.skipIf(all.length === 0)("up SIGKILLed: every row's daemons die with it", async () => {
+    await diesWithSupervisor("up", (tag, argv) => {
+      writeFileSync(join(t.dir, "kraal.toml"), `[agents.u]\ncmd = ${JSON.stringify(argv)}\n`);
+      return { id: "u", proc: Bun.spawn([BIN, "up"], { env: { ...t.env, KRAAL_TEST_TAG: tag }, cwd: t.dir, stdout: "ignore", stderr: "ignore" }) };
+    });
+  }, 30_000);
 });
 
 describe.skipIf(!CGROUP)("the cgroup tier's edges", () => {
@@ -207,6 +245,35 @@ describe.skipIf(!CGROUP)("the cgroup tier's edges", () => {
     } finally {
       holder.kill("SIGKILL");
       await holder.exited;
+    }
+  }, 30_000);
+
+  test("without KRAAL_CGROUP the base is a kraal subtree of kraal's own cgroup (from /proc/self/cgroup)", () => {
+    const tag = tagFor("esc-own");
+    const own = join(C.base!, `own-${process.pid}`);
+    mkdirSync(own);
+    const { KRAAL_CGROUP: _, ...env } = t.env;
+    /** kraal started from a shell that first moved itself into `own`. */
+    const inOwn = (...args: string[]) => {
+      const r = Bun.spawnSync(["sh", "-c", `echo $$ > ${own}/cgroup.procs && exec "$@"`, "sh", BIN, ...args], { env: { ...env, KRAAL_TEST_TAG: tag }, cwd: t.dir, stdout: "pipe", stderr: "pipe" });
+      return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    };
+    try {
+      expect(inOwn("doctor").stdout).toContain(`ok   base (own subtree): ${own}/kraal\n`);
+      expect(inOwn("spawn", "o", "--", "sh", "-c", "setsid -f sleep 1000; sleep 1001")).toMatchObject({ code: 0, stderr: "" });
+      const cg = handleOf("o").cgroup.path;
+      expect(cg).toBe(join(own, "kraal", agentCgroupName(t.layout.root, "o")));
+      // kill from anywhere: the handle's cgroup is what counts, not the caller's.
+      expect(kraal(["kill", "o"], { env, cwd: t.dir }).code).toBe(0);
+      expect(taggedProcesses(tag)).toEqual([]);
+      expect(existsSync(cg)).toBe(false);
+    } finally {
+      killPids(taggedProcesses(tag));
+      for (const dir of [join(own, "kraal"), own]) {
+        try {
+          rmdirSync(dir);
+        } catch {}
+      }
     }
   }, 30_000);
 

@@ -1,7 +1,7 @@
-import { describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, kraal, spawnOk, useTempState } from "../helpers.ts";
+import { BIN, kraal, spawnOk, track, useTempState } from "../helpers.ts";
 
 /** Issue #8 section 4: input that must be refused or shown safely. */
 const t = useTempState();
@@ -68,7 +68,65 @@ describe("a read-only state directory", () => {
       expect(spawn.stderr).not.toContain("internal error");
       expect(run("kill", "live")).toMatchObject({ code: 0, stdout: expect.stringMatching(/^live stopped/) });
     } finally {
-      Bun.spawnSync(["umount", root]);
+      // Lazy: a log writer that is still writing its last bytes would make a plain umount fail (EBUSY), and the temp dir could not be removed.
+      Bun.spawnSync(["umount", "-l", root]);
+    }
+  }, 30_000);
+});
+
+const USER = "kraal-t-input";
+const canUser = process.getuid!() === 0 && ["useradd", "userdel", "setpriv"].every((b) => Bun.which(b) !== null);
+let userMade = false;
+afterAll(() => {
+  if (userMade) Bun.spawnSync(["userdel", USER]);
+});
+
+describe("an unwritable state directory", () => {
+  test.skipIf(!canUser)("as a user without write permission on it (EACCES): status keeps 0/3/4, ps and kill answer, writers say which path and errno", () => {
+    const id = (flag: string) => Bun.spawnSync(["id", flag, USER], { stdout: "pipe", stderr: "ignore" });
+    if (id("-u").exitCode !== 0) {
+      Bun.spawnSync(["useradd", "-M", "-s", "/usr/sbin/nologin", USER]);
+      userMade = true;
+    }
+    const [uid, gid] = [Number(id("-u").stdout.toString()), Number(id("-g").stdout.toString())];
+    chmodSync(t.dir, 0o755);
+    const state = join(t.dir, "state");
+    const as = (...a: string[]) => {
+      const r = Bun.spawnSync(["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", BIN, ...a], { env: { ...t.env, HOME: t.dir }, cwd: t.dir, stdout: "pipe", stderr: "pipe" });
+      return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    };
+    mkdirSync(state, { mode: 0o700 });
+    chownSync(state, uid, gid);
+    const live = as("spawn", "live", "--json", "--", "sleep", "1000");
+    expect(live.code).toBe(0);
+    track(JSON.parse(live.stdout).pgid);
+    expect(as("spawn", "done", "--", "true").code).toBe(0);
+    expect(as("wait", "done").code).toBe(0);
+    chmodSync(state, 0o500);
+    chmodSync(join(state, "pids"), 0o500);
+    try {
+      expect(as("status", "live").code).toBe(0);
+      const done = as("status", "done");
+      expect(done.code).toBe(3);
+      expect(done.stderr).not.toContain("internal error");
+      expect(as("status", "nope").code).toBe(4);
+      const ps = as("ps");
+      expect(ps.code).toBe(0);
+      expect(ps.stdout).toContain("live");
+      const spawn = as("spawn", "new", "--", "true");
+      expect(spawn.code).toBe(1);
+      const [line, hint] = spawn.stderr.trimEnd().split("\n");
+      expect(line).toMatch(new RegExp(`^kraal: error: could not start "new": cannot write its handle: cannot \\S+ ${join(state, "pids")}/\\S+: permission denied \\(EACCES\\)$`));
+      expect(hint).toBe(`  kraal needs to write its state directory: check the owner and mode of ${join(state, "pids")} (ls -ld ${join(state, "pids")}), or pass another --dir`);
+      expect(as("kill", "live")).toMatchObject({ code: 0, stdout: expect.stringMatching(/^live stopped/) });
+      expect(as("status", "live").code).toBe(3);
+      // Both ended agents are for the sweep to retire, which it cannot.
+      const sweep = as("sweep");
+      expect(sweep.code).toBe(1);
+      expect(sweep.stderr).toMatch(/^kraal: error: cannot \S+ \S+: permission denied \(EACCES\)\n/);
+    } finally {
+      chmodSync(join(state, "pids"), 0o700);
+      chmodSync(state, 0o700);
     }
   }, 30_000);
 });

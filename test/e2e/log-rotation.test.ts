@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, kraal, spawnOk, useTempState, waitUntil } from "../helpers.ts";
 
@@ -55,6 +55,23 @@ describe("log rotation", () => {
     expect(out.equals(expected())).toBe(true);
     expect(onDisk("slow")).toBeLessThanOrEqual(64 * 1024);
     expect(run("wait", "slow").code).toBe(7);
+  }, 60_000);
+
+  test("kraal.toml log_max bounds up's agents the same way ([defaults], overridden per agent)", () => {
+    const cmd = JSON.stringify(script("0"));
+    writeFileSync(join(t.dir, "kraal.toml"), `[defaults]\nlog_max = "64K"\n\n[agents.capped]\ncmd = ${cmd}\n\n[agents.whole]\ncmd = ${cmd}\nlog_max = "off"\n`);
+    const up = run("up");
+    expect(up.code).toBe(1); // both exit 7
+    const want = expected();
+    expect(onDisk("capped")).toBeLessThanOrEqual(64 * 1024);
+    expect(logFiles("capped").sort()).toEqual(["capped.log", "capped.log.1", "capped.log.2", "capped.log.3"]);
+    const capped = rawOut("logs", "capped");
+    expect(capped.length).toBeGreaterThan(32 * 1024);
+    expect(want.subarray(want.length - capped.length).equals(capped)).toBe(true);
+    expect(logFiles("whole")).toEqual(["whole.log"]);
+    expect(rawOut("logs", "whole").equals(want)).toBe(true);
+    writeFileSync(join(t.dir, "bad.toml"), `[agents.a]\ncmd = "true"\nlog_max = "1K"\n`);
+    expect(run("up", "-f", join(t.dir, "bad.toml"))).toMatchObject({ code: 2, stderr: expect.stringContaining("log_max") });
   }, 60_000);
 
   test("a new run keeps the previous one's files for --previous; --log-max 0 is unbounded; bad sizes are refused", async () => {

@@ -238,3 +238,25 @@ describe("a group that will not die", () => {
     }
   }, 20_000);
 });
+
+describe("race-free signals through the leader's pidfd", () => {
+  const hasStrace = Bun.which("strace") !== null;
+  test.skipIf(!hasStrace)("kill opens a pidfd for the leader, sends the group signals through it and waits on it: no kill(-pgid) (group tier)", async () => {
+    const env = { ...t.env, KRAAL_TIER: "group" };
+    // An agent that takes a moment to exit on TERM, so kill has to wait for it.
+    const pgid = spawnOk({ ...t, env }, "p", ["sh", "-c", `trap 'sleep 0.2; exit 0' TERM; echo > ${t.dir}/ready; while :; do sleep 0.05; done`]);
+    await waitUntil(() => existsSync(join(t.dir, "ready")), { timeoutMs: 10_000, what: "the agent" });
+    const trace = join(t.dir, "trace");
+    const r = Bun.spawnSync(["strace", "-f", "-qq", "-o", trace, "-e", "trace=pidfd_open,pidfd_send_signal,kill,poll,ppoll", join(import.meta.dir, "../../dist/kraal"), "kill", "p", "--grace", "5s"], { env, stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+    expect(r.stdout.toString()).toStartWith("p stopped (SIGTERM");
+    const calls = readFileSync(trace, "utf8").split("\n").map((l) => l.replace(/^\d+\s+/, ""));
+    const open = calls.find((c) => c.startsWith(`pidfd_open(${pgid}, 0)`));
+    expect(open).toBeDefined();
+    const fd = Number(open!.split("=").at(-1));
+    expect(calls).toContainEqual(expect.stringMatching(new RegExp(`^pidfd_send_signal\\(${fd}, SIGTERM, NULL, 0x4\\) = 0`)));
+    expect(calls).toContainEqual(expect.stringMatching(new RegExp(`^poll\\(\\[\\{fd=${fd}, events=POLLIN\\}\\]`)));
+    // The only kill(2) aimed at the group is the liveness probe (signal 0), never a real signal.
+    expect(calls.filter((c) => c.startsWith(`kill(-${pgid},`) && !c.startsWith(`kill(-${pgid}, 0)`))).toEqual([]);
+    expect(isDeadOrZombie(pgid)).toBe(true);
+  }, 30_000);
+});

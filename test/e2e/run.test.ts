@@ -29,6 +29,13 @@ describe("kraal run: exit status", () => {
     expect(run("run", "--", fixture("exit-with.sh"), "0", "KILL").code).toBe(137);
   });
 
+  test("an agent that sends its wrapper SIGALRM (the watcher's 'kraal died' note) still gets its own status back, at once", () => {
+    const t0 = performance.now();
+    const r = Bun.spawnSync([BIN, "run", "--", "sh", "-c", "kill -ALRM $PPID; sleep 0.1; exit 3"], { env: t.env, cwd: t.dir, timeout: 10_000 });
+    expect(r.exitCode).toBe(3);
+    expect(performance.now() - t0).toBeLessThan(5000); // not a hang until a timeout
+  });
+
   test("127 when the command is not found, 126 when it cannot be executed, 125 when kraal fails", () => {
     const nf = run("run", "--", "no-such-command-xyz");
     expect(nf.code).toBe(127);

@@ -66,6 +66,32 @@ describe("long argv: whatever spawn writes, it can read back", () => {
   }, 30_000);
 });
 
+describe("long argv under up: its own record stays readable", () => {
+  test("eighteen agents with ~1 MiB of arguments each: down finds up and stops it; an agent between runs shows the start of its argv", async () => {
+    const args = longArgs();
+    const agents = Array.from({ length: 17 }, (_, i) => `[agents.a${i}]\ncmd = ${JSON.stringify(["sh", "-c", "sleep 1000", "sh", ...args])}\n`);
+    // One that fails at once and waits an hour to be restarted: only up's record holds its command.
+    agents.push(`[agents.later]\ncmd = ${JSON.stringify(["sh", "-c", "exit 1", "sh", ...args])}\nrestart = "on-failure"\nbackoff = "1h"\n`);
+    writeFileSync(join(t.dir, "kraal.toml"), agents.join("\n"));
+    const p = Bun.spawn([BIN, "up"], { env: t.env, cwd: t.dir, stdout: "ignore", stderr: "pipe", detached: true });
+    track(p.pid);
+    await waitUntil(() => {
+      const rows = psJson();
+      return rows.filter((r) => r.state === "running").length === 17 && rows.some((r) => r.id === "later" && r.state === "backoff");
+    }, { timeoutMs: 20_000, intervalMs: 200, what: "17 running agents and one in backoff" });
+    const later = psJson().find((r) => r.id === "later")!;
+    expect(later.argvCut).toBe(true);
+    expect(later.argv.slice(0, 4)).toEqual(["sh", "-c", "exit 1", "sh"]);
+    expect(Buffer.byteLength(later.argv.join(""))).toBeLessThanOrEqual(4096 + 3);
+    expect(later.argv.at(-1)).toEndWith("…");
+    expect(psJson().find((r) => r.id === "a0")!.argv).toEqual(["sh", "-c", "sleep 1000", "sh", ...args]); // a handle has it whole
+    const down = run("down");
+    expect(down).toMatchObject({ code: 0, stdout: `stopped kraal up (pid ${p.pid})\n` });
+    expect(await p.exited).toBe(143);
+    expect(psJson()).toEqual([]);
+  }, 60_000);
+});
+
 /** The children of `pid` (a targeted read of the test's own processes). */
 const childrenOf = (pid: number): number[] => {
   try {
