@@ -89,8 +89,12 @@ export function rotateParts(live: string): void {
  * start-up time worth measuring (a Bun process costs tens of MB); dd reads with read(2) and never
  * reads ahead, so every byte lands in exactly one file, unchanged, as soon as it is read.
  * - Each dd copies at most the room left in the live file (COUNT blocks of BS; a short read counts
- *   as a block, so it never copies more), appending. A dd that succeeded without growing the file
- *   read end-of-file (every holder of the pipe has closed it): the writer exits.
+ *   as a block, so it never copies more), appending. A dd that read nothing ("0+0 records in")
+ *   met end-of-file (every holder of the pipe has closed it): the writer exits.
+ * - Each dd opens the live file itself with O_APPEND|O_NOFOLLOW|O_NONBLOCK (oflag=append,nofollow,
+ *   nonblock) and sizes are read with stat(1), which does not follow links: a symlink or FIFO put
+ *   at logs/<id>.log is never written through, read or waited on; the output is then dropped, as
+ *   on a full disk.
  * - When the room left is under one block it rotates (rotateParts, by renames).
  * - A failed write (a full disk) deletes the older files, then drops output block by block while
  *   it cannot write: the agent never blocks on a full pipe nor dies of SIGPIPE.
@@ -114,18 +118,17 @@ rotate() {
   done
   mv -f "$log" "$log.1"
 }
-size=$(wc -c <"$log") || size=0
+size=$(stat -c %s -- "$log") || size=0
 while :; do
   if [ $((max - size)) -lt "$bs" ]; then rotate; size=0; fi
-  if dd bs="$bs" count=$(((max - size) / bs)) 4>&- >>"$log"; then
-    new=$(wc -c <"$log") || new=0
-    [ "$new" -ne "$size" ] || exit 0
-    size=$new
+  if info=$(LC_ALL=C dd bs="$bs" count=$(((max - size) / bs)) of="$log" oflag=append,nofollow,nonblock conv=notrunc 2>&1 4>&-); then
+    case $info in "0+0 records in"*) exit 0 ;; esac
+    size=$(stat -c %s -- "$log") || size=0
   else
     i=1
     while [ "$i" -lt "$files" ]; do rm -f "$log.$i"; i=$((i + 1)); done
     [ "$(dd bs="$bs" count=1 4>&- | wc -c)" -gt 0 ] || exit 0
-    size=$(wc -c <"$log") || size=0
+    size=$(stat -c %s -- "$log") || size=0
   fi
 done
 `;

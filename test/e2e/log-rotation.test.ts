@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readdirSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, kraal, spawnOk, useTempState, waitUntil } from "../helpers.ts";
 
@@ -56,6 +56,31 @@ describe("log rotation", () => {
     expect(onDisk("slow")).toBeLessThanOrEqual(64 * 1024);
     expect(run("wait", "slow").code).toBe(7);
   }, 60_000);
+
+  test("a symlink or FIFO put at the log's path is never written through nor waited on by the writer", async () => {
+    const victim = join(t.dir, "victim");
+    writeFileSync(victim, "untouched\n");
+    const go = join(t.dir, "go");
+    // 16K: the writer reopens the log every 16 reads; the agent writes 40 short lines after go.
+    spawnOk(t, "planted", ["sh", "-c", `while [ ! -e "$0" ]; do sleep 0.01; done; i=0; while [ $i -lt 40 ]; do echo line$i; i=$((i+1)); sleep 0.01; done`, go], ["--log-max", "16K"]);
+    const log = join(t.layout.logs, "planted.log");
+    rmSync(log);
+    symlinkSync(victim, log);
+    writeFileSync(go, "");
+    expect(run("wait", "planted").code).toBe(0);
+    expect(readFileSync(victim, "utf8")).toBe("untouched\n");
+    expect(lstatSync(log).isSymbolicLink()).toBe(true);
+    // A FIFO: the writer neither blocks on it nor keeps the agent from ending.
+    const fifoGo = join(t.dir, "go2");
+    spawnOk(t, "fifo", ["sh", "-c", `while [ ! -e "$0" ]; do sleep 0.01; done; i=0; while [ $i -lt 40 ]; do echo line$i; i=$((i+1)); sleep 0.01; done`, fifoGo], ["--log-max", "16K"]);
+    const fifoLog = join(t.layout.logs, "fifo.log");
+    rmSync(fifoLog);
+    expect(Bun.spawnSync(["mkfifo", fifoLog]).exitCode).toBe(0);
+    writeFileSync(fifoGo, "");
+    expect(run("wait", "fifo").code).toBe(0);
+    // The writer ends once the agent's output is done: its lock is free.
+    await waitUntil(() => Bun.spawnSync(["flock", "-n", join(t.layout.logs, "fifo.log.lock"), "true"]).exitCode === 0, { what: "the fifo agent's writer to end" });
+  }, 30_000);
 
   test("kraal.toml log_max bounds up's agents the same way ([defaults], overridden per agent)", () => {
     const cmd = JSON.stringify(script("0"));
