@@ -186,6 +186,47 @@ describe("worktree rm", () => {
     expect(git(dir, "log", "-1", "--format=%s", "kraal/f1")).toBe("kraal: work left in the worktree of f1");
   }, TIMEOUT);
 
+  test("--delete-branch never deletes a branch with commits on no other branch: the agent's committed work stays on it", () => {
+    const dir = repo();
+    const w = spawnWt(dir, "d1", [], ["true"]);
+    writeFileSync(join(w.worktree, "work.txt"), "done\n");
+    git(w.worktree, "add", "work.txt");
+    git(w.worktree, "commit", "--quiet", "-m", "agent commit");
+    const sha = git(dir, "rev-parse", "kraal/d1");
+    // Without --force the worktree itself is refused (its branch holds the only copy) ...
+    const refused = run(dir, "worktree", "rm", "d1", "--delete-branch");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/1 commit on no other branch or remote \([0-9a-f]+ agent commit\)/);
+    expect(existsSync(w.worktree)).toBe(true);
+    // ... and with --force the worktree goes, but the unmerged branch stays, commit and all.
+    const r = run(dir, "worktree", "rm", "d1", "--force", "--delete-branch", "--json");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ result: "removed", branchDeleted: false, branchKept: "1 commit is on no other branch or remote" });
+    expect(existsSync(w.worktree)).toBe(false);
+    expect(git(dir, "rev-parse", "kraal/d1")).toBe(sha);
+    expect(git(dir, "show", "kraal/d1:work.txt")).toBe("done");
+    // The contrast: once main has it, the same flag deletes the branch.
+    git(dir, "merge", "--quiet", "--ff-only", "kraal/d1");
+    const e = spawnWt(dir, "d2", [], ["true"]);
+    expect(run(dir, "worktree", "rm", "d2", "--delete-branch").stdout).toContain("branch kraal/d2 deleted");
+    expect(existsSync(e.worktree)).toBe(false);
+    expect(git(dir, "branch", "--list", "kraal/d1")).toContain("kraal/d1");
+  }, TIMEOUT);
+
+  test("--force on a detached HEAD keeps its commits on a branch of their own", () => {
+    const dir = repo();
+    const w = spawnWt(dir, "det", [], ["true"]);
+    git(w.worktree, "checkout", "--quiet", "--detach");
+    writeFileSync(join(w.worktree, "loose.txt"), "x\n");
+    git(w.worktree, "add", "loose.txt");
+    git(w.worktree, "commit", "--quiet", "-m", "detached work");
+    const sha = git(w.worktree, "rev-parse", "--short", "HEAD");
+    const r = run(dir, "worktree", "rm", "det", "--force");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`commits of its detached HEAD kept on branch kraal/det-saved-${sha}`);
+    expect(git(dir, "log", "-1", "--format=%s", `kraal/det-saved-${sha}`)).toBe("detached work");
+  }, TIMEOUT);
+
   test("kill --rm-worktree stops the agent and removes its clean worktree", () => {
     const dir = repo();
     const w = spawnWt(dir, "k1");
