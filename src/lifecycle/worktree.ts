@@ -200,7 +200,8 @@ function saveWork(w: Worktree, id: string): string {
  * Removes agent `id`'s worktree (its agent must already be stopped) only when nothing would be
  * lost; otherwise refuses with E_WOULD_LOSE, listing the files and commits. With `force`, first
  * saves uncommitted and untracked work as a commit (and a detached HEAD's commits on a branch
- * of their own), so nothing is deleted silently. The branch is kept unless `deleteBranch` and
+ * of their own), so nothing is deleted silently; a repository inside the worktree, which no
+ * commit can hold, is refused even then. The branch is kept unless `deleteBranch` and
  * every commit on it is on another branch or remote.
  */
 export function removeWorktree(l: Layout, id: string, name: string, w: Worktree, opts: { force?: boolean; deleteBranch?: boolean } = {}): WorktreeRemoval {
@@ -210,15 +211,22 @@ export function removeWorktree(l: Layout, id: string, name: string, w: Worktree,
     out.result = "already gone";
   } else {
     const loss = assessWorktree(w);
-    if (!opts.force && (loss.uncommitted.length || loss.untracked.length || loss.commits.length)) {
+    // Another repository inside the worktree (an agent's `git clone` or `git init`): git lists it
+    // as one untracked directory, and `git add` would record only its HEAD's id, so its files and
+    // commits cannot be saved as a commit here. Not even --force removes it.
+    const nested = loss.untracked.filter((f) => f.endsWith("/"));
+    if (nested.length || (!opts.force && (loss.uncommitted.length || loss.untracked.length || loss.commits.length))) {
       const parts = [
         ...(loss.uncommitted.length ? [listed("uncommitted", loss.uncommitted)] : []),
         ...(loss.untracked.length ? [listed("untracked", loss.untracked)] : []),
         ...(loss.commits.length ? [listed(`commit${loss.commits.length === 1 ? "" : "s"} on no other branch or remote`, loss.commits)] : []),
       ];
+      const hint = nested.length
+        ? `${listed(`other git repositor${nested.length === 1 ? "y" : "ies"}`, nested)} cannot be saved as a commit: move ${nested.length === 1 ? "it" : "them"} out of ${w.path}, then run again`
+        : `merge or push the work, or save it as a commit on ${w.branch} and remove: kraal worktree rm ${id} --force`;
       throw new KraalError("E_WOULD_LOSE", `refusing to remove the worktree of ${JSON.stringify(id)} (${w.path}): it has ${parts.join("; ")}`, {
-        hint: `merge or push the work, or save it as a commit on ${w.branch} and remove: kraal worktree rm ${id} --force`,
-        facts: { id, path: w.path, branch: w.branch, ...loss },
+        hint,
+        facts: { id, path: w.path, branch: w.branch, ...loss, nested },
       });
     }
     if (loss.uncommitted.length || loss.untracked.length) out.savedCommit = saveWork(w, id);

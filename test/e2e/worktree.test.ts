@@ -227,6 +227,32 @@ describe("worktree rm", () => {
     expect(git(dir, "log", "-1", "--format=%s", `kraal/det-saved-${sha}`)).toBe("detached work");
   }, TIMEOUT);
 
+  test("a git repository inside the worktree is refused even with --force: no commit can hold its files and commits", () => {
+    const dir = repo();
+    const w = spawnWt(dir, "nest", [], ["true"]);
+    const sub = join(w.worktree, "sub");
+    mkdirSync(sub);
+    git(sub, "init", "--quiet", "-b", "main");
+    writeFileSync(join(sub, "precious.txt"), "committed in sub\n");
+    git(sub, "add", "precious.txt");
+    git(sub, "commit", "--quiet", "-m", "sub work");
+    writeFileSync(join(sub, "unsaved.txt"), "not even committed\n");
+    for (const flags of [[], ["--force"]]) {
+      const r = run(dir, "worktree", "rm", "nest", ...flags);
+      expect(r.code).toBe(1);
+      const [line, hint] = r.stderr.split("\n");
+      expect(line).toContain("1 untracked (sub/)");
+      expect(hint).toBe(`  1 other git repository (sub/) cannot be saved as a commit: move it out of ${w.worktree}, then run again`);
+      expect(readFileSync(join(sub, "unsaved.txt"), "utf8")).toBe("not even committed\n");
+    }
+    // The contrast: moved out, the rest is saved and the worktree removed.
+    Bun.spawnSync(["mv", sub, join(t.dir, "rescued")]);
+    writeFileSync(join(w.worktree, "notes.txt"), "mine\n");
+    expect(run(dir, "worktree", "rm", "nest", "--force").code).toBe(0);
+    expect(existsSync(w.worktree)).toBe(false);
+    expect(git(dir, "show", "kraal/nest:notes.txt")).toBe("mine");
+  }, TIMEOUT);
+
   test("kill --rm-worktree stops the agent and removes its clean worktree", () => {
     const dir = repo();
     const w = spawnWt(dir, "k1");
