@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { KraalError } from "../base/errors.ts";
 import { writeFileAtomic } from "../handle/handle.ts";
-import type { Layout } from "../handle/state.ts";
+import { ignoredByGit, type Layout } from "../handle/state.ts";
 import { git, gitComplaint, type GitResult } from "../sys/git.ts";
 import { readTextSafe } from "../sys/safe-fs.ts";
 
@@ -117,6 +117,9 @@ export function createWorktree(l: Layout, id: string, name: string, req: Worktre
     fail("E_PATH_EXISTS", `worktree path ${path} already exists`, known?.path === path ? `remove the old one first: kraal worktree rm ${id}` : "give another with: --worktree DIR", { path });
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // In a state directory made before kraal wrote its .gitignore, the worktrees still must not
+  // show up in the repository as embedded repositories.
+  if (req.dir === undefined) ignoredByGit(dirname(path));
   ok(git(["worktree", "add", "--quiet", "-b", branch, path, sha], repo), "git worktree add");
   const w: Worktree = { path, branch, repo };
   writeRecord(l, name, w);

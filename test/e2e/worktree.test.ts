@@ -121,6 +121,32 @@ describe("spawn --worktree", () => {
   }, TIMEOUT);
 });
 
+describe("a state directory inside the repository", () => {
+  test("is ignored by git when kraal makes it: git status stays clean and git add -A takes none of it", () => {
+    const dir = repo();
+    const state = join(dir, ".kraal");
+    const r = kraal(["spawn", "in", "--json", "--worktree", "--", "sleep", "60"], { env: { ...env(), KRAAL_DIR: "" }, cwd: dir });
+    expect(r.code).toBe(0);
+    track(JSON.parse(r.stdout).pgid);
+    expect(JSON.parse(r.stdout).worktree).toBe(join(state, "worktrees", "in"));
+    expect(git(dir, "status", "--porcelain", "--untracked-files=all")).toBe("");
+    git(dir, "add", "-A");
+    expect(git(dir, "diff", "--cached", "--name-only")).toBe("");
+  }, TIMEOUT);
+
+  test("made before kraal ignored it: its agents' worktrees are still never taken in as embedded repositories", () => {
+    const dir = repo();
+    const state = join(dir, "old-state");
+    mkdirSync(state, { mode: 0o700 });
+    const r = kraal(["spawn", "old", "--json", "--worktree", "--", "true"], { env: { ...env(), KRAAL_DIR: state }, cwd: dir });
+    expect(r.code).toBe(0);
+    git(dir, "add", "-A");
+    const added = git(dir, "diff", "--cached", "--name-only").split("\n");
+    expect(added.some((f) => f.startsWith("old-state/logs/"))).toBe(true); // it is not kraal's to ignore
+    expect(added.filter((f) => f.startsWith("old-state/worktrees/"))).toEqual([]);
+  }, TIMEOUT);
+});
+
 describe("worktree rm", () => {
   test("stops the running agent, then removes a clean worktree; the branch is kept", async () => {
     const dir = repo();
