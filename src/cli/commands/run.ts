@@ -1,4 +1,5 @@
 import { defineCommand } from "citty";
+import { SYNOPSIS } from "../help.ts";
 import { resolve } from "node:path";
 import { Attached } from "../../supervise/attached.ts";
 import { parseDuration } from "../../base/duration.ts";
@@ -29,7 +30,7 @@ export default defineCommand({
   },
   async run({ args }) {
     const argv = commandArgv();
-    if (!argv || argv.length === 0) throw new UsageError("no command given", "usage: kraal run [--timeout DURATION] -- CMD [ARGS...]");
+    if (!argv || argv.length === 0) throw new UsageError("no command given", `usage: kraal ${SYNOPSIS.run!.usage}`);
     if (args._.length) throw new UsageError(`unexpected argument ${JSON.stringify(args._[0])} before --`);
     const id = args.name ?? `run-${process.pid}`;
     validateId(id);
