@@ -29,6 +29,8 @@ export interface ControlResult {
   signal?: StopSignalName;
   pgid?: number;
   elapsedMs?: number;
+  /** stop of an agent with no process (backing off, waiting for its dependencies): the state it was in. */
+  was?: string;
   error?: string;
 }
 

@@ -3,7 +3,7 @@
 import { Attached, type StopSignal } from "./attached.ts";
 import type { AgentSpec } from "./config.ts";
 import { KraalError } from "../base/errors.ts";
-import { describeExit, type ExitStatus } from "../base/exit-status.ts";
+import { describeExit, type ExitStatus, type StopSignalName } from "../base/exit-status.ts";
 import { formatDuration } from "../base/duration.ts";
 import { ReadyGates } from "./gates.ts";
 import { describeCheck, waitReady } from "./ready.ts";
@@ -154,15 +154,20 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   const startRequested = new Set<string>();
   const wakeOne = new Map<string, () => void>();
   /** The signal each agent stopped on request was sent first. */
-  const stoppedWith = new Map<string, string>();
+  const stoppedWith = new Map<string, StopSignalName>();
 
-  /** While `spec` is held: shows it as stopped and waits for a start (or for everything to stop). */
-  async function whileHeld(spec: AgentSpec): Promise<void> {
+  /**
+   * While `spec` is held: shows it as stopped and waits for a start (or for everything to stop).
+   * Returns whether it was held, so the caller starts its restart count afresh.
+   */
+  async function whileHeld(spec: AgentSpec): Promise<boolean> {
+    const wasHeld = held.has(spec.name);
     while (held.has(spec.name) && !startRequested.has(spec.name) && !stopping()) {
       setState(spec, { state: "stopped", waitingFor: undefined, nextStartAt: undefined });
       await pause(spec.name, Infinity);
     }
     if (startRequested.delete(spec.name)) held.delete(spec.name);
+    return wasHeld;
   }
 
   /** Once started, when does `spec` count as ready for its dependents? Opens its gate then. */
@@ -245,7 +250,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     let restarts = 0;
     let last: ExitStatus = { exitCode: null, signal: null };
     for (;;) {
-      await whileHeld(spec);
+      if (await whileHeld(spec)) attempt = 0;
       if (stopping()) return last;
       const startedAt = performance.now();
       let agent: Attached;
@@ -263,7 +268,9 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
         agent = new Attached(l, started, spec.graceMs, spec.stopSignal);
         running.set(spec.name, agent);
         notifyStarted(spec.name, agent.pgid);
+        // A stop of everything, or of this agent, that came while it was being started.
         if (stopping()) agent.stop();
+        else if (held.has(spec.name)) agent.stop(stoppedWith.get(spec.name) ?? spec.stopSignal);
         setState(spec, { state: "running", restarts, nextStartAt: undefined, waitingFor: undefined });
         event(spec.name, `started (pgid ${agent.pgid})${restarts ? `, restart ${restarts}` : ""}`);
         watchReadiness(spec, agent, env);
@@ -286,7 +293,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       if (held.has(spec.name) && !stopping()) {
         // Name the signal that was sent as well when it was not the one that ended it (KILL after the grace).
         const sent = stoppedWith.get(spec.name);
-        const what = sent && last.signal === "SIGKILL" && sent !== "SIGKILL" ? `${sent}, then SIGKILL after the grace` : how;
+        const what = sent && last.signal === "SIGKILL" ? `${sent}, then SIGKILL after the grace` : how;
         event(spec.name, startRequested.has(spec.name) ? `stopped (${what}) for a restart` : `stopped (${what}) on request; not restarted until: kraal start ${spec.name}`);
         setState(spec, { state: "stopped", restarts, exitCode: last.exitCode, signal: last.signal });
         attempt = 0;
@@ -334,7 +341,14 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     const agent = running.get(spec.name);
     if (!agent) {
       wakeOne.get(spec.name)?.(); // cut a back-off short: it is now stopped
-      return { id: spec.name, result: wasHeld || !active.has(spec.name) ? "already stopped" : "stopped" };
+      if (wasHeld || !active.has(spec.name)) return { id: spec.name, result: "already stopped" };
+      // Backing off or waiting for its dependencies: no process to signal, but it is stopped now,
+      // and says so, rather than showing its old state until it would have started.
+      const was = record.agents[spec.name]?.state ?? "not started";
+      stoppedWith.set(spec.name, req.signal ?? spec.stopSignal);
+      setState(spec, { state: "stopped", waitingFor: undefined, nextStartAt: undefined });
+      event(spec.name, `stopped on request while ${was} (no process to signal); not restarted until: kraal start ${spec.name}`);
+      return { id: spec.name, result: "stopped", was };
     }
     const t0 = performance.now();
     stoppedWith.set(spec.name, req.signal ?? spec.stopSignal);
