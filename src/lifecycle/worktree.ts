@@ -79,8 +79,11 @@ function dropRecord(l: Layout, name: string): void {
  * that `cwd` is in a git repository, that REF names a commit, that REF is not a checkout with
  * uncommitted changes (the worktree would silently lack them), that the branch does not exist,
  * and that the path does not exist (an old worktree is never reused or overwritten).
+ * With `resumeBranch`, an existing branch is not an error: the worktree is made on it, where
+ * its work left off (`resumed` is then set), as a `kraal up` agent's branch that `worktree rm`
+ * kept; git refuses one checked out elsewhere.
  */
-export function createWorktree(l: Layout, id: string, name: string, req: WorktreeRequest): Worktree {
+export function createWorktree(l: Layout, id: string, name: string, req: WorktreeRequest, opts: { resumeBranch?: boolean } = {}): Worktree & { resumed?: true } {
   let isDir = false;
   try {
     isDir = statSync(req.cwd).isDirectory();
@@ -91,6 +94,16 @@ export function createWorktree(l: Layout, id: string, name: string, req: Worktre
     fail("E_NOT_GIT", `--worktree: ${req.cwd} is not in a git repository`, "run it in a repository, give one with --cwd DIR, or create one with: git init", { cwd: req.cwd });
   }
   const repo = top.stdout.trim();
+  const branch = req.branch ?? defaultBranch(id);
+  const branchExists = () => git(["show-ref", "--verify", "--quiet", `refs/heads/${branch}`], repo).code === 0;
+  if (opts.resumeBranch && branchExists()) {
+    const path = newWorktreePath(l, id, name, req);
+    git(["worktree", "prune"], repo); // a worktree of it whose directory was deleted by hand holds it
+    ok(git(["worktree", "add", "--quiet", path, branch], repo), "git worktree add");
+    const w: Worktree = { path, branch, repo };
+    writeRecord(l, name, w);
+    return { ...w, resumed: true };
+  }
   const from = req.from ?? "HEAD";
   const commit = git(["rev-parse", "--verify", "--quiet", `${from}^{commit}`], repo);
   if (commit.code !== 0) {
@@ -104,13 +117,21 @@ export function createWorktree(l: Layout, id: string, name: string, req: Worktre
       fail("E_DIRTY_FROM", `--from ${from}: ${repo} has uncommitted changes that the new worktree would not get`, "commit or stash them first (git stash), then spawn again", { repo, from });
     }
   }
-  const branch = req.branch ?? defaultBranch(id);
   if (git(["check-ref-format", "--branch", branch], repo).code !== 0) {
     fail("E_BAD_BRANCH", `--branch ${JSON.stringify(branch)} is not a valid branch name`, "give another with: --branch NAME", { branch });
   }
-  if (git(["show-ref", "--verify", "--quiet", `refs/heads/${branch}`], repo).code === 0) {
+  if (branchExists()) {
     fail("E_BRANCH_EXISTS", `branch ${branch} already exists in ${repo}`, `pick another with --branch NAME, or remove the old worktree: kraal worktree rm ${id}`, { repo, branch });
   }
+  const path = newWorktreePath(l, id, name, req);
+  ok(git(["worktree", "add", "--quiet", "-b", branch, path, sha], repo), "git worktree add");
+  const w: Worktree = { path, branch, repo };
+  writeRecord(l, name, w);
+  return w;
+}
+
+/** Where a new worktree goes: a path that must not exist yet, whose parent is made (and, kraal's own worktrees/, ignored by git). */
+function newWorktreePath(l: Layout, id: string, name: string, req: WorktreeRequest): string {
   const path = resolve(req.cwd, req.dir ?? worktreeDir(l, name));
   if (lstatSync(path, { throwIfNoEntry: false })) {
     const known = readWorktreeRecord(l, name);
@@ -120,10 +141,7 @@ export function createWorktree(l: Layout, id: string, name: string, req: Worktre
   // In a state directory made before kraal wrote its .gitignore, the worktrees still must not
   // show up in the repository as embedded repositories.
   if (req.dir === undefined) ignoredByGit(dirname(path));
-  ok(git(["worktree", "add", "--quiet", "-b", branch, path, sha], repo), "git worktree add");
-  const w: Worktree = { path, branch, repo };
-  writeRecord(l, name, w);
-  return w;
+  return path;
 }
 
 /** Removes a worktree that was just created for a spawn that then failed: nothing in it is anyone's work. */

@@ -207,6 +207,8 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     }
   }
 
+  /** Why an agent's last start failed, for the answer to a `kraal start` that waits for it. */
+  const startFailures = new Map<string, string>();
   /** Who waits for an agent's next start (`kraal start`/`restart`): its pgid, or null if it will not start. */
   const startWaiters = new Map<string, Set<(pgid: number | null) => void>>();
   function notifyStarted(name: string, pgid: number | null): void {
@@ -257,7 +259,9 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       let log: RotatingLog;
       try {
         const env = agentEnv(process.env, { ...spec.env, KRAAL_AGENT_ID: spec.name, KRAAL_RESTARTS: String(restarts) });
-        const worktree = spec.worktree ? await ensureWorktree(l, spec.name, { cwd: spec.cwd, dir: spec.worktree.dir }) : undefined;
+        const made = spec.worktree ? await ensureWorktree(l, spec.name, { cwd: spec.cwd, dir: spec.worktree.dir }) : undefined;
+        if (made?.resumed) event(spec.name, `worktree ${made.path} made again on its kept branch ${made.branch}`);
+        const worktree = made && { path: made.path, branch: made.branch, repo: made.repo };
         const started = await spawnAgent(l, {
           id: spec.name, argv: spec.argv, cwd: worktree?.path ?? spec.cwd, worktree, graceMs: spec.graceMs, mode: "up", restarts,
           env,
@@ -287,6 +291,8 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       } catch (e) {
         event(spec.name, `could not start: ${(e as Error).message}`);
         setState(spec, { state: "failed", restarts });
+        startFailures.set(spec.name, (e as Error).message);
+        notifyStarted(spec.name, null); // a `kraal start` waiting for it gets its answer now
         return "failed";
       }
       const how = describeExit(last);
@@ -364,7 +370,10 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
    */
   async function startOne(spec: AgentSpec, restarted = false): Promise<ControlResult> {
     const ok = (pgid: number | null | undefined): ControlResult => {
-      if (pgid === null) return { id: spec.name, result: "failed", error: `${spec.name} did not start; see its lines in kraal up's output` };
+      if (pgid === null) {
+        const why = startFailures.get(spec.name);
+        return { id: spec.name, result: "failed", error: why ? `${spec.name} could not start: ${why}` : `${spec.name} did not start; see its lines in kraal up's output` };
+      }
       return { id: spec.name, result: restarted ? "restarted" : "started", ...(pgid ? { pgid } : {}) };
     };
     const state = record.agents[spec.name]?.state;
@@ -399,7 +408,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     );
   }
 
-  let closeControl: () => void = () => {};
+  let closeControl: () => Promise<void> = async () => {};
   try {
     closeControl = serveControl(l, control);
     specs.forEach(launch);
@@ -409,7 +418,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     const allSucceeded = ran.every((r) => r !== "failed" && r.exitCode === 0);
     return { stoppedBy, endedBy, allSucceeded };
   } finally {
-    closeControl();
+    await closeControl();
     for (const [sig, h] of handlers) process.off(sig, h);
     removeSupervisor(l, record);
   }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kraal, kraalAsync, isDeadOrZombie, track, useTempState, waitUntil } from "../helpers.ts";
+import { BIN, fixture, kraal, kraalAsync, isDeadOrZombie, readyPid, track, useTempState, waitUntil } from "../helpers.ts";
 
 const t = useTempState();
 const TIMEOUT = 30_000;
@@ -319,6 +319,43 @@ describe("kraal.toml worktree = true", () => {
     expect(git(path, "rev-parse", "--abbrev-ref", "HEAD")).toBe("kraal/builder");
     expect(run(dir, "worktree", "rm", "builder", "--delete-branch").code).toBe(0);
     expect(existsSync(path)).toBe(false);
+  }, TIMEOUT);
+
+  test("after worktree rm kept its branch, start makes the worktree again on it, work included; a start that cannot be made says why", async () => {
+    const dir = repo();
+    const pidFile = join(t.dir, "agent-pid");
+    writeFileSync(join(dir, "kraal.toml"), `[agents.a]\ncmd = ["${fixture("forever.sh")}", "${pidFile}"]\nworktree = true\n`);
+    git(dir, "add", "kraal.toml");
+    git(dir, "commit", "--quiet", "-m", "config");
+    const up = Bun.spawn([BIN, "up"], { env: env(), cwd: dir, stdout: "pipe", stderr: "pipe", detached: true });
+    track(up.pid);
+    const output = new Response(up.stdout).text();
+    try {
+      await readyPid(pidFile, 10_000);
+      const path = join(t.layout.root, "worktrees", "a");
+      writeFileSync(join(path, "work.txt"), "the agent's\n");
+      git(path, "add", "work.txt");
+      git(path, "commit", "--quiet", "-m", "agent work");
+      expect(run(dir, "worktree", "rm", "a", "--force").stdout).toContain("branch kraal/a kept");
+      expect(existsSync(path)).toBe(false);
+      rmSync(pidFile);
+      const s = run(dir, "start", "a");
+      expect(s.stderr).toBe("");
+      expect(s.stdout).toMatch(/^a started, pgid \d+\n$/);
+      await readyPid(pidFile, 10_000);
+      expect(readFileSync(join(path, "work.txt"), "utf8")).toBe("the agent's\n");
+      expect(git(path, "rev-parse", "--abbrev-ref", "HEAD")).toBe("kraal/a");
+      // Its branch checked out elsewhere: git refuses, and start says so instead of "no answer".
+      expect(run(dir, "worktree", "rm", "a", "--force").code).toBe(0);
+      git(dir, "worktree", "add", "--quiet", join(t.dir, "elsewhere"), "kraal/a");
+      const failed = run(dir, "start", "a");
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toStartWith("kraal: error: a could not start: git worktree add failed: ");
+      expect(await up.exited).toBe(1); // its only agent failed
+      expect(await output).toContain(`a | [kraal] worktree ${path} made again on its kept branch kraal/a\n`);
+    } finally {
+      up.kill("SIGKILL");
+    }
   }, TIMEOUT);
 
   test("a worktree value that is neither a boolean nor a directory is a config error", () => {
