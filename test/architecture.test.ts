@@ -36,3 +36,18 @@ test("imports run one way: no layer imports from a layer above it (and none from
   }
   expect(upward).toEqual([]);
 });
+
+/** `kraal mcp` alone pays for the MCP SDK: nothing else imports it, or the server, statically. */
+test("the MCP SDK and zod are loaded only by kraal mcp, through one dynamic import", () => {
+  const root = join(import.meta.dir, "../src");
+  const files = readdirSync(root, { recursive: true }).map(String).filter((f) => f.endsWith(".ts"));
+  const offenders: string[] = [];
+  for (const f of files) {
+    if (f.startsWith("cli/mcp/")) continue;
+    const text = readFileSync(join(root, f), "utf8");
+    if (/from\s*"(@modelcontextprotocol\/[^"]*|zod)"|require\(\s*"(@modelcontextprotocol|zod)/.test(text)) offenders.push(`${f} imports the SDK or zod`);
+    if (/from\s*"[^"]*\/mcp\/[^"]*"/.test(text)) offenders.push(`${f} imports cli/mcp/ statically`);
+  }
+  expect(offenders).toEqual([]);
+  expect(readFileSync(join(root, "cli/commands/mcp.ts"), "utf8")).toContain('await import("../mcp/server.ts")');
+});

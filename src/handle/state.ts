@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { KraalError } from "../base/errors.ts";
 
@@ -152,6 +152,21 @@ export function trustedStateDir(opts: Parameters<typeof resolveStateDir>[0] = {}
  * silently adopted.
  */
 export function ensureLayout(l: Layout): void {
+  const made = mkdirSync(l.root, { recursive: true, mode: 0o700 });
   for (const d of [l.pids, l.exits, l.logs]) mkdirSync(d, { recursive: true, mode: 0o700 });
   checkStateDir(l.root);
+  if (made !== undefined) ignoredByGit(l.root);
+}
+
+/**
+ * Makes git ignore `dir`, a directory kraal made: a `.gitignore` holding `*`, created exclusively
+ * (an existing file, or a link planted there, is left alone). The default state directory is
+ * `./.kraal`, often at the top of a repository, and agents' worktrees are made inside it: without
+ * this, `git status` in the repository lists kraal's handles and logs, and `git add -A` commits
+ * them, and each agent's worktree as an embedded repository.
+ */
+export function ignoredByGit(dir: string): void {
+  try {
+    writeFileSync(join(dir, ".gitignore"), "# Made by kraal: nothing in here belongs in a repository.\n*\n", { flag: "wx", mode: 0o600 });
+  } catch {}
 }

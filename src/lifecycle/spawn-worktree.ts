@@ -42,17 +42,19 @@ export async function spawnInWorktree(l: Layout, req: Omit<SpawnRequest, "cwd" |
 
 /**
  * The worktree of a `kraal up` agent with `worktree = true`: the one kraal made for it before
- * (its record names a directory that still exists), else a new one. Unlike `spawn --worktree`,
- * a configured agent keeps its worktree across runs until `kraal worktree rm`.
+ * (its record names a directory that still exists), else a new one, on its branch where that
+ * still exists (`worktree rm` keeps it; `resumed` is then set), else on a new branch. Unlike
+ * `spawn --worktree`, a configured agent keeps its worktree across runs until `kraal worktree rm`,
+ * and starts again after it.
  */
-export async function ensureWorktree(l: Layout, id: string, req: WorktreeRequest): Promise<Worktree> {
+export async function ensureWorktree(l: Layout, id: string, req: WorktreeRequest): Promise<Worktree & { resumed?: true }> {
   const name = encodeId(id);
   ensureLayout(l);
   const lock = await acquireLock(join(l.root, "worktrees.lock"), GIT_LOCK_MS);
   try {
     const known = readWorktreeRecord(l, name);
     if (known && (req.dir === undefined || known.path === req.dir) && lstatSync(known.path, { throwIfNoEntry: false })?.isDirectory()) return known;
-    return createWorktree(l, id, name, req);
+    return createWorktree(l, id, name, req, { resumeBranch: true });
   } finally {
     lock.release();
   }

@@ -38,6 +38,11 @@ export interface StopReport {
   /** The stop signal that was sent first. */
   signal: StopSignalName;
   elapsedMs: number;
+  /**
+   * Set (by `kraal up`) when the agent had no process to signal: the state it was in (`backoff`,
+   * `waiting`). It is stopped all the same; `signal` is then the one it would have been sent.
+   */
+  was?: string;
 }
 
 /**

@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { KraalError } from "../base/errors.ts";
 import { writeFileAtomic } from "../handle/handle.ts";
-import type { Layout } from "../handle/state.ts";
+import { ignoredByGit, type Layout } from "../handle/state.ts";
 import { git, gitComplaint, type GitResult } from "../sys/git.ts";
 import { readTextSafe } from "../sys/safe-fs.ts";
 
@@ -79,8 +79,11 @@ function dropRecord(l: Layout, name: string): void {
  * that `cwd` is in a git repository, that REF names a commit, that REF is not a checkout with
  * uncommitted changes (the worktree would silently lack them), that the branch does not exist,
  * and that the path does not exist (an old worktree is never reused or overwritten).
+ * With `resumeBranch`, an existing branch is not an error: the worktree is made on it, where
+ * its work left off (`resumed` is then set), as a `kraal up` agent's branch that `worktree rm`
+ * kept; git refuses one checked out elsewhere.
  */
-export function createWorktree(l: Layout, id: string, name: string, req: WorktreeRequest): Worktree {
+export function createWorktree(l: Layout, id: string, name: string, req: WorktreeRequest, opts: { resumeBranch?: boolean } = {}): Worktree & { resumed?: true } {
   let isDir = false;
   try {
     isDir = statSync(req.cwd).isDirectory();
@@ -91,6 +94,16 @@ export function createWorktree(l: Layout, id: string, name: string, req: Worktre
     fail("E_NOT_GIT", `--worktree: ${req.cwd} is not in a git repository`, "run it in a repository, give one with --cwd DIR, or create one with: git init", { cwd: req.cwd });
   }
   const repo = top.stdout.trim();
+  const branch = req.branch ?? defaultBranch(id);
+  const branchExists = () => git(["show-ref", "--verify", "--quiet", `refs/heads/${branch}`], repo).code === 0;
+  if (opts.resumeBranch && branchExists()) {
+    const path = newWorktreePath(l, id, name, req);
+    git(["worktree", "prune"], repo); // a worktree of it whose directory was deleted by hand holds it
+    ok(git(["worktree", "add", "--quiet", path, branch], repo), "git worktree add");
+    const w: Worktree = { path, branch, repo };
+    writeRecord(l, name, w);
+    return { ...w, resumed: true };
+  }
   const from = req.from ?? "HEAD";
   const commit = git(["rev-parse", "--verify", "--quiet", `${from}^{commit}`], repo);
   if (commit.code !== 0) {
@@ -104,23 +117,31 @@ export function createWorktree(l: Layout, id: string, name: string, req: Worktre
       fail("E_DIRTY_FROM", `--from ${from}: ${repo} has uncommitted changes that the new worktree would not get`, "commit or stash them first (git stash), then spawn again", { repo, from });
     }
   }
-  const branch = req.branch ?? defaultBranch(id);
   if (git(["check-ref-format", "--branch", branch], repo).code !== 0) {
     fail("E_BAD_BRANCH", `--branch ${JSON.stringify(branch)} is not a valid branch name`, "give another with: --branch NAME", { branch });
   }
-  if (git(["show-ref", "--verify", "--quiet", `refs/heads/${branch}`], repo).code === 0) {
+  if (branchExists()) {
     fail("E_BRANCH_EXISTS", `branch ${branch} already exists in ${repo}`, `pick another with --branch NAME, or remove the old worktree: kraal worktree rm ${id}`, { repo, branch });
   }
+  const path = newWorktreePath(l, id, name, req);
+  ok(git(["worktree", "add", "--quiet", "-b", branch, path, sha], repo), "git worktree add");
+  const w: Worktree = { path, branch, repo };
+  writeRecord(l, name, w);
+  return w;
+}
+
+/** Where a new worktree goes: a path that must not exist yet, whose parent is made (and, kraal's own worktrees/, ignored by git). */
+function newWorktreePath(l: Layout, id: string, name: string, req: WorktreeRequest): string {
   const path = resolve(req.cwd, req.dir ?? worktreeDir(l, name));
   if (lstatSync(path, { throwIfNoEntry: false })) {
     const known = readWorktreeRecord(l, name);
     fail("E_PATH_EXISTS", `worktree path ${path} already exists`, known?.path === path ? `remove the old one first: kraal worktree rm ${id}` : "give another with: --worktree DIR", { path });
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  ok(git(["worktree", "add", "--quiet", "-b", branch, path, sha], repo), "git worktree add");
-  const w: Worktree = { path, branch, repo };
-  writeRecord(l, name, w);
-  return w;
+  // In a state directory made before kraal wrote its .gitignore, the worktrees still must not
+  // show up in the repository as embedded repositories.
+  if (req.dir === undefined) ignoredByGit(dirname(path));
+  return path;
 }
 
 /** Removes a worktree that was just created for a spawn that then failed: nothing in it is anyone's work. */
@@ -200,7 +221,8 @@ function saveWork(w: Worktree, id: string): string {
  * Removes agent `id`'s worktree (its agent must already be stopped) only when nothing would be
  * lost; otherwise refuses with E_WOULD_LOSE, listing the files and commits. With `force`, first
  * saves uncommitted and untracked work as a commit (and a detached HEAD's commits on a branch
- * of their own), so nothing is deleted silently. The branch is kept unless `deleteBranch` and
+ * of their own), so nothing is deleted silently; a repository inside the worktree, which no
+ * commit can hold, is refused even then. The branch is kept unless `deleteBranch` and
  * every commit on it is on another branch or remote.
  */
 export function removeWorktree(l: Layout, id: string, name: string, w: Worktree, opts: { force?: boolean; deleteBranch?: boolean } = {}): WorktreeRemoval {
@@ -210,15 +232,22 @@ export function removeWorktree(l: Layout, id: string, name: string, w: Worktree,
     out.result = "already gone";
   } else {
     const loss = assessWorktree(w);
-    if (!opts.force && (loss.uncommitted.length || loss.untracked.length || loss.commits.length)) {
+    // Another repository inside the worktree (an agent's `git clone` or `git init`): git lists it
+    // as one untracked directory, and `git add` would record only its HEAD's id, so its files and
+    // commits cannot be saved as a commit here. Not even --force removes it.
+    const nested = loss.untracked.filter((f) => f.endsWith("/"));
+    if (nested.length || (!opts.force && (loss.uncommitted.length || loss.untracked.length || loss.commits.length))) {
       const parts = [
         ...(loss.uncommitted.length ? [listed("uncommitted", loss.uncommitted)] : []),
         ...(loss.untracked.length ? [listed("untracked", loss.untracked)] : []),
         ...(loss.commits.length ? [listed(`commit${loss.commits.length === 1 ? "" : "s"} on no other branch or remote`, loss.commits)] : []),
       ];
+      const hint = nested.length
+        ? `${listed(`other git repositor${nested.length === 1 ? "y" : "ies"}`, nested)} cannot be saved as a commit: move ${nested.length === 1 ? "it" : "them"} out of ${w.path}, then run again`
+        : `merge or push the work, or save it as a commit on ${w.branch} and remove: kraal worktree rm ${id} --force`;
       throw new KraalError("E_WOULD_LOSE", `refusing to remove the worktree of ${JSON.stringify(id)} (${w.path}): it has ${parts.join("; ")}`, {
-        hint: `merge or push the work, or save it as a commit on ${w.branch} and remove: kraal worktree rm ${id} --force`,
-        facts: { id, path: w.path, branch: w.branch, ...loss },
+        hint,
+        facts: { id, path: w.path, branch: w.branch, ...loss, nested },
       });
     }
     if (loss.uncommitted.length || loss.untracked.length) out.savedCommit = saveWork(w, id);

@@ -29,22 +29,30 @@ export interface ControlResult {
   signal?: StopSignalName;
   pgid?: number;
   elapsedMs?: number;
+  /** stop of an agent with no process (backing off, waiting for its dependencies): the state it was in. */
+  was?: string;
   error?: string;
 }
 
 /** Requests are one JSON line; anything longer than this is not one of ours. */
 const MAX_REQUEST_BYTES = 64 * 1024;
 
+/** How long closing the control socket waits for answers still being worked out (a start that failed as up ends). */
+const CLOSE_DRAIN_MS = 2000;
+
 /**
  * Listens on the control socket and answers each request with `handle`'s results. A socket left by
  * a crashed `up` is replaced (only a socket: anything else there is refused, never deleted).
- * Returns a function that stops listening and removes the socket.
+ * Returns a function that lets answers under way be sent (briefly), then stops listening and
+ * removes the socket: a `kraal start` whose agent could not start, which may be what ends `up`,
+ * still learns why.
  */
-export function serveControl(l: Layout, handle: (req: ControlRequest) => Promise<ControlResult[]>): () => void {
+export function serveControl(l: Layout, handle: (req: ControlRequest) => Promise<ControlResult[]>): () => Promise<void> {
   const path = controlPath(l);
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (st && !st.isSocket()) throw new KraalError("E_STATE", `${path} exists and is not a socket; move it aside`, { facts: { path } });
   if (st) unlinkSync(path);
+  const answering = new Set<Promise<unknown>>();
   const server = Bun.listen<{ buf: string }>({
     unix: path,
     socket: {
@@ -62,14 +70,21 @@ export function serveControl(l: Layout, handle: (req: ControlRequest) => Promise
         } catch (e) {
           return void s.end(`${JSON.stringify({ error: (e as Error).message })}\n`);
         }
-        handle(req).then(
-          (results) => s.end(`${JSON.stringify({ results })}\n`),
-          (e) => s.end(`${JSON.stringify({ error: (e as Error).message })}\n`),
+        const answer = handle(req).then(
+          (results) => void s.end(`${JSON.stringify({ results })}\n`),
+          (e) => void s.end(`${JSON.stringify({ error: (e as Error).message })}\n`),
         );
+        answering.add(answer);
+        void answer.finally(() => answering.delete(answer));
       },
     },
   });
-  return () => {
+  return async () => {
+    if (answering.size) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([Promise.allSettled([...answering]), new Promise((done) => (timer = setTimeout(done, CLOSE_DRAIN_MS)))]);
+      clearTimeout(timer);
+    }
     server.stop(true);
     try {
       unlinkSync(path);

@@ -66,7 +66,7 @@ export async function stopAgents(l: Layout, ids: string[], opts: StopRequest): P
     ids.map(async (id): Promise<StopReport> => {
       if (!upIds.includes(id)) return stopAgent(l, id, direct(opts));
       const r = fromUp(id, (await up).get(id));
-      return { id, pgid: r.pgid ?? null, result: r.result as StopReport["result"], signal: (r.signal ?? opts.signal ?? "SIGTERM") as StopReport["signal"], elapsedMs: r.elapsedMs ?? 0 };
+      return { id, pgid: r.pgid ?? null, result: r.result as StopReport["result"], signal: (r.signal ?? opts.signal ?? "SIGTERM") as StopReport["signal"], elapsedMs: r.elapsedMs ?? 0, ...(r.was ? { was: r.was } : {}) };
     }),
   );
 }

@@ -3,7 +3,7 @@
 import { Attached, type StopSignal } from "./attached.ts";
 import type { AgentSpec } from "./config.ts";
 import { KraalError } from "../base/errors.ts";
-import { describeExit, type ExitStatus } from "../base/exit-status.ts";
+import { describeExit, type ExitStatus, type StopSignalName } from "../base/exit-status.ts";
 import { formatDuration } from "../base/duration.ts";
 import { ReadyGates } from "./gates.ts";
 import { describeCheck, waitReady } from "./ready.ts";
@@ -168,15 +168,20 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   const startRequested = new Set<string>();
   const wakeOne = new Map<string, () => void>();
   /** The signal each agent stopped on request was sent first. */
-  const stoppedWith = new Map<string, string>();
+  const stoppedWith = new Map<string, StopSignalName>();
 
-  /** While `spec` is held: shows it as stopped and waits for a start (or for everything to stop). */
-  async function whileHeld(spec: AgentSpec): Promise<void> {
+  /**
+   * While `spec` is held: shows it as stopped and waits for a start (or for everything to stop).
+   * Returns whether it was held, so the caller starts its restart count afresh.
+   */
+  async function whileHeld(spec: AgentSpec): Promise<boolean> {
+    const wasHeld = held.has(spec.name);
     while (held.has(spec.name) && !startRequested.has(spec.name) && !stopping()) {
       setState(spec, { state: "stopped", waitingFor: undefined, nextStartAt: undefined });
       await pause(spec.name, Infinity);
     }
     if (startRequested.delete(spec.name)) held.delete(spec.name);
+    return wasHeld;
   }
 
   /** Once started, when does `spec` count as ready for its dependents? Opens its gate then. */
@@ -216,6 +221,8 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     }
   }
 
+  /** Why an agent's last start failed, for the answer to a `kraal start` that waits for it. */
+  const startFailures = new Map<string, string>();
   /** Who waits for an agent's next start (`kraal start`/`restart`): its pgid, or null if it will not start. */
   const startWaiters = new Map<string, Set<(pgid: number | null) => void>>();
   function notifyStarted(name: string, pgid: number | null): void {
@@ -259,14 +266,16 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     let restarts = 0;
     let last: ExitStatus = { exitCode: null, signal: null };
     for (;;) {
-      await whileHeld(spec);
+      if (await whileHeld(spec)) attempt = 0;
       if (stopping()) return last;
       const startedAt = performance.now();
       let agent: Attached;
       let log: RotatingLog;
       try {
         const env = agentEnv(process.env, { ...spec.env, KRAAL_AGENT_ID: spec.name, KRAAL_RESTARTS: String(restarts) });
-        const worktree = spec.worktree ? await ensureWorktree(l, spec.name, { cwd: spec.cwd, dir: spec.worktree.dir }) : undefined;
+        const made = spec.worktree ? await ensureWorktree(l, spec.name, { cwd: spec.cwd, dir: spec.worktree.dir }) : undefined;
+        if (made?.resumed) event(spec.name, `worktree ${made.path} made again on its kept branch ${made.branch}`);
+        const worktree = made && { path: made.path, branch: made.branch, repo: made.repo };
         const started = await spawnAgent(l, {
           id: spec.name, argv: spec.argv, cwd: worktree?.path ?? spec.cwd, worktree, graceMs: spec.graceMs, mode: "up", restarts,
           env,
@@ -277,7 +286,9 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
         agent = new Attached(l, started, spec.graceMs, spec.stopSignal);
         running.set(spec.name, agent);
         notifyStarted(spec.name, agent.pgid);
+        // A stop of everything, or of this agent, that came while it was being started.
         if (stopping()) agent.stop();
+        else if (held.has(spec.name)) agent.stop(stoppedWith.get(spec.name) ?? spec.stopSignal);
         setState(spec, { state: "running", restarts, nextStartAt: undefined, waitingFor: undefined });
         event(spec.name, `started (pgid ${agent.pgid})${restarts ? `, restart ${restarts}` : ""}`);
         watchReadiness(spec, agent, env);
@@ -294,13 +305,15 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
       } catch (e) {
         event(spec.name, `could not start: ${(e as Error).message}`);
         setState(spec, { state: "failed", restarts });
+        startFailures.set(spec.name, (e as Error).message);
+        notifyStarted(spec.name, null); // a `kraal start` waiting for it gets its answer now
         return "failed";
       }
       const how = describeExit(last);
       if (held.has(spec.name) && !stopping()) {
         // Name the signal that was sent as well when it was not the one that ended it (KILL after the grace).
         const sent = stoppedWith.get(spec.name);
-        const what = sent && last.signal === "SIGKILL" && sent !== "SIGKILL" ? `${sent}, then SIGKILL after the grace` : how;
+        const what = sent && last.signal === "SIGKILL" ? `${sent}, then SIGKILL after the grace` : how;
         event(spec.name, startRequested.has(spec.name) ? `stopped (${what}) for a restart` : `stopped (${what}) on request; not restarted until: kraal start ${spec.name}`);
         setState(spec, { state: "stopped", restarts, exitCode: last.exitCode, signal: last.signal });
         attempt = 0;
@@ -348,7 +361,14 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     const agent = running.get(spec.name);
     if (!agent) {
       wakeOne.get(spec.name)?.(); // cut a back-off short: it is now stopped
-      return { id: spec.name, result: wasHeld || !active.has(spec.name) ? "already stopped" : "stopped" };
+      if (wasHeld || !active.has(spec.name)) return { id: spec.name, result: "already stopped" };
+      // Backing off or waiting for its dependencies: no process to signal, but it is stopped now,
+      // and says so, rather than showing its old state until it would have started.
+      const was = record.agents[spec.name]?.state ?? "not started";
+      stoppedWith.set(spec.name, req.signal ?? spec.stopSignal);
+      setState(spec, { state: "stopped", waitingFor: undefined, nextStartAt: undefined });
+      event(spec.name, `stopped on request while ${was} (no process to signal); not restarted until: kraal start ${spec.name}`);
+      return { id: spec.name, result: "stopped", was };
     }
     const t0 = performance.now();
     stoppedWith.set(spec.name, req.signal ?? spec.stopSignal);
@@ -364,7 +384,10 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
    */
   async function startOne(spec: AgentSpec, restarted = false): Promise<ControlResult> {
     const ok = (pgid: number | null | undefined): ControlResult => {
-      if (pgid === null) return { id: spec.name, result: "failed", error: `${spec.name} did not start; see its lines in kraal up's output` };
+      if (pgid === null) {
+        const why = startFailures.get(spec.name);
+        return { id: spec.name, result: "failed", error: why ? `${spec.name} could not start: ${why}` : `${spec.name} did not start; see its lines in kraal up's output` };
+      }
       return { id: spec.name, result: restarted ? "restarted" : "started", ...(pgid ? { pgid } : {}) };
     };
     const state = record.agents[spec.name]?.state;
@@ -405,7 +428,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     );
   }
 
-  let closeControl: () => void = () => {};
+  let closeControl: () => Promise<void> = async () => {};
   try {
     closeControl = serveControl(l, control);
     specs.forEach(launch);
@@ -415,7 +438,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     const allSucceeded = ran.every((r) => r !== "failed" && r.exitCode === 0);
     return { stoppedBy, endedBy, allSucceeded };
   } finally {
-    closeControl();
+    await closeControl();
     for (const [sig, h] of handlers) process.off(sig, h);
     saveQueued = false; // a write still queued must not bring the record back
     removeSupervisor(l, record);

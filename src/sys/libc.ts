@@ -1,5 +1,5 @@
 // Layer sys/: bindings to the kernel and C library that Bun does not expose (bun:ffi: flock, prctl,
-// waitpid). Imports only base/.
+// waitpid, tcgetpgrp). Imports only base/.
 import { KraalError } from "../base/errors.ts";
 
 /** glibc first; musl's name differs per architecture. */
@@ -9,6 +9,8 @@ interface Libc {
   flock(fd: number, op: number): number;
   prctl(option: number, a: number, b: number, c: number, d: number): number;
   waitpid(pid: number, status: null, options: number): number;
+  tcgetpgrp(fd: number): number;
+  getpgrp(): number;
 }
 
 let libc: Libc | undefined;
@@ -26,6 +28,8 @@ export function loadLibc(): Libc {
         flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
         prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
         waitpid: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+        tcgetpgrp: { args: [FFIType.i32], returns: FFIType.i32 },
+        getpgrp: { args: [], returns: FFIType.i32 },
       });
       libc = lib.symbols as unknown as Libc;
       return libc;

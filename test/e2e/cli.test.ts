@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { kraal, useTempState } from "../helpers.ts";
+import { BIN, kraal, useTempState } from "../helpers.ts";
 
 const t = useTempState();
 const run = (...args: string[]) => kraal(args, { env: t.env, cwd: t.dir });
@@ -17,7 +17,18 @@ describe("the command line", () => {
   test("kraal --help lists every command; kraal help CMD and CMD --help print the same plain help", () => {
     const root = run("--help");
     expect(root.code).toBe(0);
-    for (const name of ["spawn", "kill", "ps", "status", "wait", "logs", "sweep", "run", "up", "down"]) expect(root.stdout).toContain(`\n  ${name} `);
+    const commands = ["spawn", "kill", "stop", "start", "restart", "ps", "status", "wait", "logs", "sweep", "run", "up", "down", "worktree", "mcp", "doctor"];
+    for (const name of commands) {
+      expect(root.stdout).toContain(`\n  ${name} `);
+      const help = run("help", name);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toStartWith(`Usage: kraal ${name}`);
+    }
+    // Where a command takes one, its usage line shows "-- CMD", in both lists.
+    for (const name of ["spawn", "run"]) {
+      expect(root.stdout).toMatch(new RegExp(`\\n  ${name} .*-- CMD \\[ARGS\\.\\.\\.\\]`));
+      expect(run("help", name).stdout.split("\n")[0]).toEndWith("-- CMD [ARGS...]");
+    }
     const viaHelp = run("help", "spawn");
     expect(viaHelp.code).toBe(0);
     expect(viaHelp.stdout).toBe(run("spawn", "--help").stdout);
@@ -68,5 +79,24 @@ describe("the command line", () => {
     const r = run("wait"); // (logs without an ID is every agent's log)
     expect(r.code).toBe(2);
     expectOneError(r, "wait: missing argument ID", "usage: kraal wait ID [--timeout DURATION]");
+    // Every usage hint is the command's synopsis, the first line of its help.
+    const synopsis = (name: string) => run("help", name).stdout.split("\n")[0]!.replace(/^Usage: /, "usage: ");
+    expectOneError(run("run"), "no command given", synopsis("run"));
+    expectOneError(run("worktree", "ls", "x"), 'worktree: unknown action "ls"', synopsis("worktree"));
+    expectOneError(run("worktree", "rm"), "worktree: missing argument ID", synopsis("worktree"));
   }, 15_000);
+
+  test("no ANSI codes off a terminal, even without NO_COLOR; on a terminal, colour unless NO_COLOR is set", () => {
+    const { NO_COLOR: _, ...colourable } = t.env;
+    const piped = (...args: string[]) => kraal(args, { env: colourable, cwd: t.dir });
+    for (const r of [piped("--help"), piped("help", "spawn"), piped("ps"), piped("spwan"), piped("kill", "nobody"), piped("status", "nobody")]) {
+      expect(r.stdout + r.stderr).not.toContain("\x1b[");
+    }
+    /** stdout and stderr a terminal (script(1) gives the command a pty), both read back from it. */
+    const inTty = (args: string, env: Record<string, string>) =>
+      Bun.spawnSync(["script", "-qec", `${BIN} ${args}`, "/dev/null"], { env: { ...colourable, ...env }, cwd: t.dir, stdout: "pipe", timeout: 15_000 }).stdout.toString();
+    expect(inTty("spwan", {})).toContain("\x1b[31merror: \x1b[0m");
+    expect(inTty("spwan", { NO_COLOR: "1" })).toStartWith('kraal: error: unknown command "spwan"');
+    for (const args of ["--help", "help ps"]) expect(inTty(args, {})).not.toContain("\x1b[");
+  }, 20_000);
 });

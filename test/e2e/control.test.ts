@@ -113,6 +113,35 @@ describe("control of agents under kraal up", () => {
     expect(out.match(/^web {9}\| \[kraal\] started \(pgid \d+\)$/gm)).toHaveLength(2); // the same padded prefix both times
   }, 30_000);
 
+  test("stop of an agent with no process (backing off, waiting for its dependencies) is shown and said at once, and start runs it", async () => {
+    const flag = join(t.dir, "db-ready");
+    config(
+      `[agents.flaky]\ncmd = "sleep 0.1; exit 1"\nrestart = "on-failure"\nbackoff = "20s"\n` +
+        agent("db", `ready = "test -f ${flag}"\n`) +
+        agent("api", `depends_on = ["db"]\n`),
+    );
+    const up = startUp();
+    await readyAgain("db");
+    await waitUntil(() => row("flaky")?.state === "backoff" && row("api")?.state === "waiting", { timeoutMs: 10_000, what: "flaky backing off, api waiting" });
+    const r = run("stop", "flaky", "api");
+    expect(r).toMatchObject({ code: 0, stdout: "flaky stopped (it was backoff: no process to signal)\napi stopped (it was waiting: no process to signal)\n" });
+    // Not "backoff" or "waiting" until it would have started: stopped, now.
+    expect(row("flaky")).toMatchObject({ state: "stopped", pgid: null });
+    expect(row("api")).toMatchObject({ state: "stopped", pgid: null });
+    await waitUntil(() => up.output().includes("api   | [kraal] stopped on request while waiting (no process to signal); not restarted until: kraal start api\n"), { timeoutMs: 5000, what: "up to report api's stop" });
+    expect(up.output()).toContain("flaky | [kraal] stopped on request while backoff (no process to signal); not restarted until: kraal start flaky\n");
+    // Its dependency getting ready does not start a stopped agent.
+    writeFileSync(flag, "");
+    await waitUntil(() => row("db")?.state === "running", { timeoutMs: 10_000, what: "db to be ready" });
+    await Bun.sleep(300);
+    expect(row("api")?.state).toBe("stopped");
+    expect(() => readFileSync(join(t.dir, "api"))).toThrow();
+    expect(run("start", "api").stdout).toMatch(/^api started, pgid \d+\n$/);
+    await readyAgain("api");
+    expect(run("down").code).toBe(0);
+    await up.proc.exited;
+  }, 30_000);
+
   test("start of a failed agent (gave up after max_restarts) runs it again", async () => {
     const flag = join(t.dir, "fixed");
     config(`[agents.flaky]\ncmd = "test -f ${flag} && exec ${fixture("forever.sh")} ${join(t.dir, "flaky")}; exit 1"\nrestart = "on-failure"\nmax_restarts = 1\nbackoff = "10ms"\n` + agent("keeper"));

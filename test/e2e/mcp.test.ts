@@ -29,13 +29,16 @@ function repo(): string {
 }
 
 /** A real MCP client connected to `kraal mcp`, the compiled binary, over stdio. */
-async function connect(extra: string[] = []): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
+async function connect(extra: string[] = []): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string; protocolErrors: string[] }> {
   const transport = new StdioClientTransport({ command: BIN, args: ["mcp", ...extra], env: gitEnv(), cwd: t.dir, stderr: "pipe" });
   let err = "";
   transport.stderr?.on("data", (d) => (err += d.toString()));
   const client = new Client({ name: "kraal-test", version: "1" });
+  // The client reports here any line on the server's stdout that is not a protocol message.
+  const protocolErrors: string[] = [];
+  client.onerror = (e) => protocolErrors.push(e.message);
   await client.connect(transport);
-  return { client, transport, stderr: () => err };
+  return { client, transport, stderr: () => err, protocolErrors };
 }
 
 type Result = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: any };
@@ -92,6 +95,55 @@ describe("kraal mcp", () => {
     } finally {
       await client.close();
     }
+  }, TIMEOUT);
+
+  test("restart_agent, kill_agent with a signal, all and rm_worktree, list_agents with finished ones; nothing but protocol on stdout", async () => {
+    const dir = repo();
+    const { client, protocolErrors } = await connect();
+    try {
+      const script = 'echo "run $KRAAL_AGENT_ID"; trap "echo got-INT; exit 0" INT; while :; do sleep 0.05; done';
+      const a = await call(client, "spawn_agent", { id: "a", argv: ["sh", "-c", script], cwd: dir, worktree: true });
+      const b = await call(client, "spawn_agent", { id: "b", argv: ["sleep", "60"] });
+      const first = track(a.structuredContent.agent.pgid);
+      track(b.structuredContent.agent.pgid);
+
+      const r = await call(client, "restart_agent", { ids: ["a"] });
+      expect(r.isError).toBeFalsy();
+      expect(r.structuredContent.results[0]).toMatchObject({ id: "a", result: "restarted" });
+      const again = track(r.structuredContent.results[0].pgid);
+      expect(again).not.toBe(first);
+      await waitUntil(() => isDeadOrZombie(first), { timeoutMs: 5000, what: "the first run to be gone" });
+      const row = (await call(client, "agent_status", { id: "a" })).structuredContent.agent;
+      expect(row).toMatchObject({ state: "running", pgid: again, worktree: join(t.layout.root, "worktrees", "a"), branch: "kraal/a" });
+
+      // INT, which the agent handles, is the signal sent: it exits 0 on its own, and its clean worktree goes.
+      await waitUntil(async () => (await call(client, "agent_logs", { id: "a" })).structuredContent.text === "run a\n", { timeoutMs: 5000, what: "the second run's trap to be set" });
+      const k = await call(client, "kill_agent", { ids: ["a"], signal: "INT", grace: "5s", rm_worktree: true });
+      expect(k.isError).toBeFalsy();
+      expect(k.structuredContent.results[0]).toMatchObject({ id: "a", signal: "SIGINT", worktree: { result: "removed", branchDeleted: false } });
+      expect((await call(client, "agent_logs", { id: "a" })).structuredContent.text).toBe("run a\ngot-INT\n");
+      const all = await call(client, "kill_agent", { all: true });
+      expect(all.structuredContent.results.map((x: { id: string; result: string }) => [x.id, x.result])).toEqual([["b", "stopped"]]);
+
+      expect((await call(client, "list_agents", {})).structuredContent.agents).toEqual([]);
+      const finished = (await call(client, "list_agents", { include_finished: true })).structuredContent.agents;
+      expect(finished.map((x: { id: string }) => x.id).sort()).toEqual(["a", "a", "b"]);
+      expect(finished.every((x: { history?: boolean }) => x.history)).toBe(true);
+      expect(protocolErrors).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  }, TIMEOUT);
+
+  test("SIGTERM ends the server; its agents keep running", async () => {
+    const { client, transport } = await connect();
+    const s = await call(client, "spawn_agent", { id: "stays", argv: ["sleep", "60"] });
+    const pgid = track(s.structuredContent.agent.pgid);
+    const pid = transport.pid!;
+    process.kill(pid, "SIGTERM");
+    await waitUntil(() => isDeadOrZombie(pid), { timeoutMs: 10_000, what: "the server to exit" });
+    expect(isDeadOrZombie(pgid)).toBe(false);
+    await client.close();
   }, TIMEOUT);
 
   test("errors are tool results with the CLI's message: an unknown id, a bad argument", async () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, useTempState, waitUntil } from "../helpers.ts";
+import { BIN, fixture, isDeadOrZombie, kraal, readyPid, track, useTempState, waitUntil } from "../helpers.ts";
 
 /**
  * `kraal run` in a real terminal: tmux runs a shell, send-keys types, capture-pane reads the
@@ -14,15 +14,17 @@ afterEach(() => {
   for (const s of servers.splice(0)) Bun.spawnSync(["tmux", "-L", s, "kill-server"]);
 });
 
-function terminal() {
+/** A terminal running `shell` (an interactive sh by default; bash for job control) in the test's directory. */
+function terminal(shell: string[] = ["sh"]) {
   const socket = `kraal-test-${process.pid}-${serial++}`;
   servers.push(socket);
   const tmux = (...args: string[]) => Bun.spawnSync(["tmux", "-L", socket, ...args], { stdout: "pipe", stderr: "pipe" });
-  const r = tmux("new-session", "-d", "-x", "100", "-y", "30", "env", `KRAAL_DIR=${t.env.KRAAL_DIR}`, "PS1=$ ", "sh");
+  const r = tmux("new-session", "-d", "-x", "100", "-y", "30", "-c", t.dir, "env", `KRAAL_DIR=${t.env.KRAAL_DIR}`, "PS1=$ ", ...shell);
   if (r.exitCode !== 0) throw new Error(`tmux: ${r.stderr}`);
   const screen = () => tmux("capture-pane", "-p").stdout.toString();
   return {
     type: (...keys: string[]) => tmux("send-keys", ...keys),
+    resize: (cols: number, rows: number) => tmux("resize-window", "-x", String(cols), "-y", String(rows)),
     screen,
     /** Waits until the screen shows `text`. */
     shows: (text: string | RegExp, what = String(text)) =>
@@ -73,5 +75,69 @@ describe.skipIf(!hasTmux)("kraal run in a terminal", () => {
     const probe = `sh -c 'if (: </dev/tty) 2>/dev/null; then echo CTTY-yes; else echo CTTY-no; fi'`;
     term.type(`${BIN} run --no-tty -- ${probe}; ${BIN} run -- ${probe}`, "Enter");
     await term.shows(/CTTY-no\s+CTTY-yes/, "no terminal with --no-tty, then one without it");
+  }, 30_000);
+
+  test("window size changes reach the command", async () => {
+    const term = terminal();
+    term.type(`${BIN} run -- sh -c 'trap "stty size" WINCH; stty size; while :; do sleep 0.05; done'`, "Enter");
+    await term.shows("30 100");
+    term.resize(90, 20);
+    await term.shows("20 90");
+    term.type("C-c");
+  }, 30_000);
+
+  test("a background job (kraal run ... &) runs without taking the terminal: not stopped, stdin is /dev/null, the shell keeps its mode", async () => {
+    const term = terminal(["bash", "--norc", "--noprofile", "-i"]);
+    term.type(`${BIN} run -- sh -c 'sleep 0.3; echo bg-ran; read x; echo "read=$?"' & sleep 0.1; jobs; wait; echo "WAITED=$?"`, "Enter");
+    await term.shows(/bg-ran\s+read=1/, "the job's output, and EOF on its stdin");
+    await term.shows("WAITED=0");
+    expect(term.screen()).not.toContain("Stopped");
+    term.type("stty -a | grep -o -- '-*icanon'", "Enter");
+    await term.shows(/^icanon$/m, "canonical mode untouched");
+  }, 30_000);
+
+  test("with a terminal, what the command leaves behind is still ended and reported", async () => {
+    const term = terminal();
+    const pidFile = join(t.dir, "leftover");
+    // It ignores SIGHUP, as a daemon does: the terminal's hangup when the command's session ends
+    // does not end it (it ends the others, racing kraal's check), so kraal must.
+    term.type(`${BIN} run -- sh -c 'trap "" HUP; ${fixture("forever.sh")} ${pidFile} & sleep 0.2; echo parent-done'; echo "EXIT=$?"`, "Enter");
+    const leftover = await readyPid(pidFile, 10_000);
+    await term.shows("EXIT=0");
+    expect(term.screen()).toContain("exited but left processes running");
+    expect(isDeadOrZombie(leftover)).toBe(true);
+  }, 30_000);
+
+  test("with a terminal, a SIGKILLed kraal still takes the command's group with it", async () => {
+    const term = terminal();
+    const pidFile = join(t.dir, "agent");
+    term.type(`${BIN} run --name held -- ${fixture("forever.sh")} ${pidFile}; echo "EXIT=$?"`, "Enter");
+    const agent = await readyPid(pidFile, 10_000);
+    const row = JSON.parse(kraal(["status", "held", "--json"], { env: t.env }).stdout);
+    track(row.pgid);
+    // The wrapper (the group's leader) is kraal's child: its parent is the kraal to kill.
+    const stat = readFileSync(`/proc/${row.leaderPid}/stat`, "latin1");
+    const kraalPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    process.kill(kraalPid, "SIGKILL");
+    await term.shows("EXIT=137");
+    await waitUntil(() => isDeadOrZombie(agent), { timeoutMs: 5000, what: "the agent to die with kraal" });
+    term.type("stty sane", "Enter"); // kraal could not restore the terminal: it was SIGKILLed
+  }, 30_000);
+});
+
+describe.skipIf(!hasTmux)("kraal up in a terminal", () => {
+  test("Ctrl-C says what is happening, a second Ctrl-C forces, and up exits 130", async () => {
+    writeFileSync(join(t.dir, "kraal.toml"), `[agents.stubborn]\ncmd = ["${fixture("ignore-term.sh")}", "${join(t.dir, "stubborn")}"]\ngrace = "20s"\n[agents.polite]\ncmd = ["${fixture("forever.sh")}", "${join(t.dir, "polite")}"]\n`);
+    const term = terminal();
+    term.type(`${BIN} up; echo "EXIT=$?"`, "Enter");
+    const pids = [await readyPid(join(t.dir, "stubborn"), 10_000), await readyPid(join(t.dir, "polite"), 10_000)];
+    term.type("C-c");
+    await term.shows("[kraal] Ctrl-C: stopping 2 agents (grace 20s); Ctrl-C again to force");
+    await term.shows("polite   | [kraal] stopped (SIGTERM)");
+    expect(isDeadOrZombie(pids[0]!)).toBe(false); // it ignores TERM, and the grace is long
+    term.type("C-c");
+    await term.shows("[kraal] second Ctrl-C: killing what is left now (SIGKILL)");
+    await term.shows("EXIT=130");
+    for (const pid of pids) expect(isDeadOrZombie(pid)).toBe(true);
   }, 30_000);
 });

@@ -193,16 +193,19 @@ describe("kraal up", () => {
     expect(plain.stdout).toContain("a | a=5000");
     expect(plain.stdout).toContain("b | b=5100");
     writeFileSync(join(t.dir, ".env"), "# foreman's .env\nGREETING='hello there'\nPORT=6000\n");
-    const withEnv = run("up", "--can-die", "a", "--can-die", "b");
+    // .env wins over kraal's own environment, for PORT's base too.
+    const withEnv = kraal(["up", "--can-die", "a", "--can-die", "b"], { env: { ...t.env, GREETING: "from-shell", PORT: "7700" }, cwd: t.dir });
     expect(withEnv.stdout).toContain("a | a=6000 hello there");
     expect(withEnv.stdout).toContain("b | b=6100");
     expect(run("up", "--port", "7000", "--can-die", "a", "--can-die", "b").stdout).toContain("b | b=7100");
   }, 15_000);
 
   test("kraal.toml: env_file, overridden by env tables; a missing env file is a config error", () => {
-    writeFileSync(join(t.dir, "base.env"), "A=from-file\nB=from-file\n");
-    config(`[defaults]\nenv_file = "base.env"\n[agents.show]\ncmd = "echo $A $B"\nenv = { B = "from-table" }\n`);
-    expect(run("up").stdout).toContain("show | from-file from-table");
+    writeFileSync(join(t.dir, "base.env"), "A=from-file\nB=from-file\nKRAAL_AGENT_ID=from-file\n");
+    config(`[defaults]\nenv_file = "base.env"\n[agents.show]\ncmd = "echo $A $B $C $KRAAL_AGENT_ID $KRAAL_RESTARTS"\nenv = { B = "from-table", KRAAL_RESTARTS = "9" }\n`);
+    // Lowest first: kraal's environment, the env_file, the env table, then KRAAL_*.
+    const shell = { ...t.env, A: "from-shell", B: "from-shell", C: "from-shell" };
+    expect(kraal(["up"], { env: shell, cwd: t.dir }).stdout).toContain("show | from-file from-table from-shell show 0");
     config(`[agents.show]\ncmd = "true"\nenv_file = "missing.env"\n`);
     const r = run("up");
     expect(r.code).toBe(2);

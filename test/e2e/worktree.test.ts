@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kraal, kraalAsync, isDeadOrZombie, track, useTempState, waitUntil } from "../helpers.ts";
+import { BIN, fixture, kraal, kraalAsync, isDeadOrZombie, readyPid, track, useTempState, waitUntil } from "../helpers.ts";
 
 const t = useTempState();
 const TIMEOUT = 30_000;
@@ -121,6 +121,32 @@ describe("spawn --worktree", () => {
   }, TIMEOUT);
 });
 
+describe("a state directory inside the repository", () => {
+  test("is ignored by git when kraal makes it: git status stays clean and git add -A takes none of it", () => {
+    const dir = repo();
+    const state = join(dir, ".kraal");
+    const r = kraal(["spawn", "in", "--json", "--worktree", "--", "sleep", "60"], { env: { ...env(), KRAAL_DIR: "" }, cwd: dir });
+    expect(r.code).toBe(0);
+    track(JSON.parse(r.stdout).pgid);
+    expect(JSON.parse(r.stdout).worktree).toBe(join(state, "worktrees", "in"));
+    expect(git(dir, "status", "--porcelain", "--untracked-files=all")).toBe("");
+    git(dir, "add", "-A");
+    expect(git(dir, "diff", "--cached", "--name-only")).toBe("");
+  }, TIMEOUT);
+
+  test("made before kraal ignored it: its agents' worktrees are still never taken in as embedded repositories", () => {
+    const dir = repo();
+    const state = join(dir, "old-state");
+    mkdirSync(state, { mode: 0o700 });
+    const r = kraal(["spawn", "old", "--json", "--worktree", "--", "true"], { env: { ...env(), KRAAL_DIR: state }, cwd: dir });
+    expect(r.code).toBe(0);
+    git(dir, "add", "-A");
+    const added = git(dir, "diff", "--cached", "--name-only").split("\n");
+    expect(added.some((f) => f.startsWith("old-state/logs/"))).toBe(true); // it is not kraal's to ignore
+    expect(added.filter((f) => f.startsWith("old-state/worktrees/"))).toEqual([]);
+  }, TIMEOUT);
+});
+
 describe("worktree rm", () => {
   test("stops the running agent, then removes a clean worktree; the branch is kept", async () => {
     const dir = repo();
@@ -186,6 +212,73 @@ describe("worktree rm", () => {
     expect(git(dir, "log", "-1", "--format=%s", "kraal/f1")).toBe("kraal: work left in the worktree of f1");
   }, TIMEOUT);
 
+  test("--delete-branch never deletes a branch with commits on no other branch: the agent's committed work stays on it", () => {
+    const dir = repo();
+    const w = spawnWt(dir, "d1", [], ["true"]);
+    writeFileSync(join(w.worktree, "work.txt"), "done\n");
+    git(w.worktree, "add", "work.txt");
+    git(w.worktree, "commit", "--quiet", "-m", "agent commit");
+    const sha = git(dir, "rev-parse", "kraal/d1");
+    // Without --force the worktree itself is refused (its branch holds the only copy) ...
+    const refused = run(dir, "worktree", "rm", "d1", "--delete-branch");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/1 commit on no other branch or remote \([0-9a-f]+ agent commit\)/);
+    expect(existsSync(w.worktree)).toBe(true);
+    // ... and with --force the worktree goes, but the unmerged branch stays, commit and all.
+    const r = run(dir, "worktree", "rm", "d1", "--force", "--delete-branch", "--json");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ result: "removed", branchDeleted: false, branchKept: "1 commit is on no other branch or remote" });
+    expect(existsSync(w.worktree)).toBe(false);
+    expect(git(dir, "rev-parse", "kraal/d1")).toBe(sha);
+    expect(git(dir, "show", "kraal/d1:work.txt")).toBe("done");
+    // The contrast: once main has it, the same flag deletes the branch.
+    git(dir, "merge", "--quiet", "--ff-only", "kraal/d1");
+    const e = spawnWt(dir, "d2", [], ["true"]);
+    expect(run(dir, "worktree", "rm", "d2", "--delete-branch").stdout).toContain("branch kraal/d2 deleted");
+    expect(existsSync(e.worktree)).toBe(false);
+    expect(git(dir, "branch", "--list", "kraal/d1")).toContain("kraal/d1");
+  }, TIMEOUT);
+
+  test("--force on a detached HEAD keeps its commits on a branch of their own", () => {
+    const dir = repo();
+    const w = spawnWt(dir, "det", [], ["true"]);
+    git(w.worktree, "checkout", "--quiet", "--detach");
+    writeFileSync(join(w.worktree, "loose.txt"), "x\n");
+    git(w.worktree, "add", "loose.txt");
+    git(w.worktree, "commit", "--quiet", "-m", "detached work");
+    const sha = git(w.worktree, "rev-parse", "--short", "HEAD");
+    const r = run(dir, "worktree", "rm", "det", "--force");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`commits of its detached HEAD kept on branch kraal/det-saved-${sha}`);
+    expect(git(dir, "log", "-1", "--format=%s", `kraal/det-saved-${sha}`)).toBe("detached work");
+  }, TIMEOUT);
+
+  test("a git repository inside the worktree is refused even with --force: no commit can hold its files and commits", () => {
+    const dir = repo();
+    const w = spawnWt(dir, "nest", [], ["true"]);
+    const sub = join(w.worktree, "sub");
+    mkdirSync(sub);
+    git(sub, "init", "--quiet", "-b", "main");
+    writeFileSync(join(sub, "precious.txt"), "committed in sub\n");
+    git(sub, "add", "precious.txt");
+    git(sub, "commit", "--quiet", "-m", "sub work");
+    writeFileSync(join(sub, "unsaved.txt"), "not even committed\n");
+    for (const flags of [[], ["--force"]]) {
+      const r = run(dir, "worktree", "rm", "nest", ...flags);
+      expect(r.code).toBe(1);
+      const [line, hint] = r.stderr.split("\n");
+      expect(line).toContain("1 untracked (sub/)");
+      expect(hint).toBe(`  1 other git repository (sub/) cannot be saved as a commit: move it out of ${w.worktree}, then run again`);
+      expect(readFileSync(join(sub, "unsaved.txt"), "utf8")).toBe("not even committed\n");
+    }
+    // The contrast: moved out, the rest is saved and the worktree removed.
+    Bun.spawnSync(["mv", sub, join(t.dir, "rescued")]);
+    writeFileSync(join(w.worktree, "notes.txt"), "mine\n");
+    expect(run(dir, "worktree", "rm", "nest", "--force").code).toBe(0);
+    expect(existsSync(w.worktree)).toBe(false);
+    expect(git(dir, "show", "kraal/nest:notes.txt")).toBe("mine");
+  }, TIMEOUT);
+
   test("kill --rm-worktree stops the agent and removes its clean worktree", () => {
     const dir = repo();
     const w = spawnWt(dir, "k1");
@@ -226,6 +319,43 @@ describe("kraal.toml worktree = true", () => {
     expect(git(path, "rev-parse", "--abbrev-ref", "HEAD")).toBe("kraal/builder");
     expect(run(dir, "worktree", "rm", "builder", "--delete-branch").code).toBe(0);
     expect(existsSync(path)).toBe(false);
+  }, TIMEOUT);
+
+  test("after worktree rm kept its branch, start makes the worktree again on it, work included; a start that cannot be made says why", async () => {
+    const dir = repo();
+    const pidFile = join(t.dir, "agent-pid");
+    writeFileSync(join(dir, "kraal.toml"), `[agents.a]\ncmd = ["${fixture("forever.sh")}", "${pidFile}"]\nworktree = true\n`);
+    git(dir, "add", "kraal.toml");
+    git(dir, "commit", "--quiet", "-m", "config");
+    const up = Bun.spawn([BIN, "up"], { env: env(), cwd: dir, stdout: "pipe", stderr: "pipe", detached: true });
+    track(up.pid);
+    const output = new Response(up.stdout).text();
+    try {
+      await readyPid(pidFile, 10_000);
+      const path = join(t.layout.root, "worktrees", "a");
+      writeFileSync(join(path, "work.txt"), "the agent's\n");
+      git(path, "add", "work.txt");
+      git(path, "commit", "--quiet", "-m", "agent work");
+      expect(run(dir, "worktree", "rm", "a", "--force").stdout).toContain("branch kraal/a kept");
+      expect(existsSync(path)).toBe(false);
+      rmSync(pidFile);
+      const s = run(dir, "start", "a");
+      expect(s.stderr).toBe("");
+      expect(s.stdout).toMatch(/^a started, pgid \d+\n$/);
+      await readyPid(pidFile, 10_000);
+      expect(readFileSync(join(path, "work.txt"), "utf8")).toBe("the agent's\n");
+      expect(git(path, "rev-parse", "--abbrev-ref", "HEAD")).toBe("kraal/a");
+      // Its branch checked out elsewhere: git refuses, and start says so instead of "no answer".
+      expect(run(dir, "worktree", "rm", "a", "--force").code).toBe(0);
+      git(dir, "worktree", "add", "--quiet", join(t.dir, "elsewhere"), "kraal/a");
+      const failed = run(dir, "start", "a");
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toStartWith("kraal: error: a could not start: git worktree add failed: ");
+      expect(await up.exited).toBe(1); // its only agent failed
+      expect(await output).toContain(`a | [kraal] worktree ${path} made again on its kept branch kraal/a\n`);
+    } finally {
+      up.kill("SIGKILL");
+    }
   }, TIMEOUT);
 
   test("a worktree value that is neither a boolean nor a directory is a config error", () => {

@@ -147,3 +147,31 @@ test("the README's install command fails when the download fails, and installs w
   expect(await run(server.url)).toBe(0);
   expect(versionOf(bin(home))).toStartWith(`kraal ${pkg.version} `);
 }, INSTALL_TIMEOUT_MS);
+
+test("in CI scripts (set -e), the README's recipes stop at a failed download, and install when it works", async () => {
+  const lines = readFileSync(join(ROOT, "README.md"), "utf8").split("\n").map((l) => l.replace(/^\s*- /, ""));
+  const starts = lines.flatMap((l, i) => (/^installer=\$\(curl [^)]*\)$/.test(l) ? [i] : []));
+  expect(starts.length).toBeGreaterThanOrEqual(2); // the two-command form, and the GitLab recipe
+  // Every recipe line that downloads is either the one-liner for a terminal (tested above) or one of these.
+  const downloads = lines.filter((l) => l.startsWith("installer=$(curl"));
+  expect(downloads.length - starts.length).toBe(1);
+  for (const i of starts) {
+    expect(lines[i + 1]).toBe('sh -c "$installer" install.sh');
+    const script = `${lines[i]}\n${lines[i + 1]}\necho after-install\n`;
+    for (const shell of [["bash", "-eo", "pipefail"], ["sh", "-e"]]) {
+      const home = mkdtempSync(join(tmpdir(), "kraal-home-"));
+      const run = async (from: string) => {
+        const p = Bun.spawn([...shell, "-c", script.replace("https://github.com/kraal-dev/kraal/releases", from)], { env: { PATH: process.env.PATH!, HOME: home, KRAAL_DOWNLOAD_URL: server.url }, stdout: "pipe", stderr: "pipe" });
+        const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+        return { out, code };
+      };
+      const failed = await run(`${server.url}/missing`);
+      expect(failed.code).not.toBe(0);
+      expect(failed.out).not.toContain("after-install");
+      const ok = await run(server.url);
+      expect(ok.code).toBe(0);
+      expect(ok.out).toContain("after-install");
+      expect(versionOf(bin(home))).toStartWith(`kraal ${pkg.version} `);
+    }
+  }
+}, INSTALL_TIMEOUT_MS);

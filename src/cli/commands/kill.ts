@@ -13,7 +13,7 @@ import { globalArgs, jsonArg, layoutFrom, stopArgs, stopFlags } from "./_shared.
 function describe(r: StopReport): string {
   switch (r.result) {
     case "stopped":
-      return `${r.id} stopped (${r.signal}, ${r.elapsedMs}ms)`;
+      return r.was ? `${r.id} stopped (it was ${r.was}: no process to signal)` : `${r.id} stopped (${r.signal}, ${r.elapsedMs}ms)`;
     case "killed":
       return r.wrapperKilled ? `${r.id} killed (its wrapper had been killed alone; SIGKILL to its group)` : `${r.id} killed (SIGKILL after ${r.elapsedMs}ms)`;
     default:

@@ -1,4 +1,5 @@
 import { defineCommand } from "citty";
+import { SYNOPSIS } from "../help.ts";
 import { resolve } from "node:path";
 import { Attached } from "../../supervise/attached.ts";
 import { parseDuration } from "../../base/duration.ts";
@@ -11,7 +12,7 @@ import { sweep } from "../../lifecycle/sweep.ts";
 import { DEFAULT_GRACE_MS } from "../../lifecycle/terminate.ts";
 import { validateId } from "../../handle/id.ts";
 import { TerminalRelay } from "../../supervise/terminal.ts";
-import { isTerminal } from "../../sys/tty.ts";
+import { isTerminal, ownsTerminal } from "../../sys/tty.ts";
 import { commandArgv, globalArgs, layoutFrom } from "./_shared.ts";
 
 export const TIMEOUT_STATUS = 124;
@@ -29,7 +30,7 @@ export default defineCommand({
   },
   async run({ args }) {
     const argv = commandArgv();
-    if (!argv || argv.length === 0) throw new UsageError("no command given", "usage: kraal run [--timeout DURATION] -- CMD [ARGS...]");
+    if (!argv || argv.length === 0) throw new UsageError("no command given", `usage: kraal ${SYNOPSIS.run!.usage}`);
     if (args._.length) throw new UsageError(`unexpected argument ${JSON.stringify(args._[0])} before --`);
     const id = args.name ?? `run-${process.pid}`;
     validateId(id);
@@ -39,14 +40,19 @@ export default defineCommand({
     const cwd = resolve(process.cwd());
     becomeSubreaper();
     await sweep(l);
-    // In a terminal, the agent gets one of its own (a pty relayed to ours), as under a shell.
-    const relay = args.tty !== false && isTerminal(0) && isTerminal(1) ? new TerminalRelay() : null;
+    // In a terminal, the agent gets one of its own (a pty relayed to ours), as under a shell. Run
+    // as a background job (`kraal run ... &`), it gets none and, as POSIX sh gives an asynchronous
+    // command, /dev/null for stdin: taking the terminal from there would stop kraal (SIGTTOU) at
+    // once, and the keys typed belong to the shell in the foreground.
+    const inTerminal = isTerminal(0);
+    const background = inTerminal && !ownsTerminal(0);
+    const relay = args.tty !== false && inTerminal && isTerminal(1) && !background ? new TerminalRelay() : null;
     let started;
     try {
       started = await spawnAgent(l, {
         id, argv, cwd, graceMs, mode: "run",
         env: agentEnv(process.env, { KRAAL_AGENT_ID: id }),
-        attached: { stdin: "inherit", stdout: "inherit", stderr: "inherit", ...(relay ? { terminal: relay.spec } : {}) },
+        attached: { stdin: background ? "ignore" : "inherit", stdout: "inherit", stderr: "inherit", ...(relay ? { terminal: relay.spec } : {}) },
       });
     } catch (e) {
       if (e instanceof KraalError && e.code === "E_NOT_FOUND") throw new KraalError(e.code, e.message, { exitCode: 127 });

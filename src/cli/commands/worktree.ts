@@ -1,4 +1,5 @@
 import { defineCommand } from "citty";
+import { SYNOPSIS } from "../help.ts";
 import { parseDuration } from "../../base/duration.ts";
 import { UsageError } from "../../base/errors.ts";
 import { parseStopSignal } from "../../base/exit-status.ts";
@@ -30,7 +31,7 @@ export default defineCommand({
     ...globalArgs,
   },
   async run({ args }) {
-    if (args.action !== "rm") throw new UsageError(`worktree: unknown action ${JSON.stringify(args.action)}`, "usage: kraal worktree rm ID [--force] [--delete-branch]");
+    if (args.action !== "rm") throw new UsageError(`worktree: unknown action ${JSON.stringify(args.action)}`, `usage: kraal ${SYNOPSIS.worktree!.usage}`);
     const id = checkedId(args.id);
     const graceMs = args.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(args.grace, "--grace");
     const signal = parseStopSignal(args.signal ?? "TERM");
