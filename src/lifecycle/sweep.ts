@@ -98,6 +98,8 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
   // A history over its cap (one written before caps existed, or grown by appends that failed to compact) is compacted under the lock.
   const compact = (lstatOrNull(l.history)?.size ?? 0) > HISTORY_MAX_BYTES;
   if (toRetire.length === 0 && !quarantine && !compact && !opts.quarantine) return report;
+  // No state directory yet: nothing of it to retire or quarantine, and no lock to take.
+  if (names.length === 0 && !lstatOrNull(l.root)) return report;
   let lock: Awaited<ReturnType<typeof acquireLock>> | undefined;
   const done = new Set<Entry>();
   try {

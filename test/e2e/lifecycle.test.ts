@@ -197,6 +197,13 @@ describe("ps, status, logs", () => {
     expect(run("status", "ghost").code).toBe(4);
   });
 
+  test("sweep of a state directory that does not exist yet finds nothing and creates nothing", () => {
+    const dir = join(t.dir, "not-yet");
+    const r = kraal(["--dir", dir, "sweep"], { env: t.env, cwd: t.dir });
+    expect(r).toMatchObject({ code: 0, stdout: "0 retired, 0 corrupt, 0 kept\n", stderr: "" });
+    expect(existsSync(dir)).toBe(false);
+  });
+
   test("ps on a fresh directory prints only its header and creates nothing", () => {
     expect(run("ps")).toMatchObject({ code: 0, stdout: "ID  STATE  PGID  TIER  STARTED  UPTIME  EXIT  COMMAND\n" });
     expect(run("ps", "--json")).toMatchObject({ code: 0, stdout: "[]\n" });
