@@ -80,6 +80,13 @@ const leaderSeen = new WeakMap<AgentRow, ProcStat>();
 
 const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);
 
+/** The start time of rows built here, in ms, so the table need not parse the ISO string back. */
+const startedMsOf = new WeakMap<AgentRow, number>();
+/** A row's start time in ms (null when it has none). */
+export function startedMs(r: AgentRow): number | null {
+  return startedMsOf.get(r) ?? (r.startedAt ? Date.parse(r.startedAt) : null);
+}
+
 export function rowOfEntry(e: Entry): AgentRow {
   const v = e.verdict;
   const h = v.handle;
@@ -99,6 +106,7 @@ export function rowOfEntry(e: Entry): AgentRow {
     ...(counted ? { members: counted.members, escapees: counted.escapees } : {}),
     ...(h?.worktree ? { worktree: h.worktree.path, branch: h.worktree.branch } : {}),
   };
+  if (h?.startedAt) startedMsOf.set(row, h.startedAt);
   if (counted) usageSeen.set(row, { processes: counted.members, ...usageOf(counted.cpuTicks, counted.rssPages) });
   else if (e.leaderStat) leaderSeen.set(row, e.leaderStat);
   return row;

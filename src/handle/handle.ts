@@ -62,6 +62,11 @@ export interface FileStamp {
   uid: number;
 }
 
+function allStrings(xs: unknown[]): boolean {
+  for (let i = 0; i < xs.length; i++) if (typeof xs[i] !== "string") return false;
+  return true;
+}
+
 const isPid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) > 1 && (n as number) <= PID_LIMIT;
 
 /**
@@ -70,15 +75,18 @@ const isPid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as numb
  * Never repairs: a record that is off in any way is reported as corrupt with the reason.
  */
 export function parseHandle(text: string): { handle: Handle } | { legacy: number } | { corrupt: string } {
-  const trimmed = text.trim();
-  if (trimmed === "") return { corrupt: "empty file" };
-  if (/^\d+$/.test(trimmed)) {
-    const n = Number(trimmed);
-    return isPid(n) ? { legacy: n } : { corrupt: `pgid ${trimmed} is out of range` };
+  // Every record kraal writes starts with "{": only anything else needs trimming and the legacy test.
+  if (text.charCodeAt(0) !== 0x7b) {
+    const trimmed = text.trim();
+    if (trimmed === "") return { corrupt: "empty file" };
+    if (/^\d+$/.test(trimmed)) {
+      const n = Number(trimmed);
+      return isPid(n) ? { legacy: n } : { corrupt: `pgid ${trimmed} is out of range` };
+    }
   }
   let o: Record<string, unknown>;
   try {
-    o = JSON.parse(trimmed);
+    o = JSON.parse(text);
   } catch {
     return { corrupt: "neither a JSON record nor a bare pgid" };
   }
@@ -91,7 +99,7 @@ export function parseHandle(text: string): { handle: Handle } | { legacy: number
   if (typeof o.bootId !== "string" || o.bootId === "") return bad("bootId");
   if (typeof o.host !== "string") return bad("host");
   if (!Number.isSafeInteger(o.uid) || (o.uid as number) < 0) return bad("uid");
-  if (!Array.isArray(o.argv) || o.argv.length === 0 || !o.argv.every((a) => typeof a === "string")) return bad("argv");
+  if (!Array.isArray(o.argv) || o.argv.length === 0 || !allStrings(o.argv)) return bad("argv");
   if (typeof o.cwd !== "string") return bad("cwd");
   if (!Number.isSafeInteger(o.startedAt) || (o.startedAt as number) < 0) return bad("startedAt");
   if (typeof o.mode !== "string") return bad("mode");

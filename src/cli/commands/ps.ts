@@ -4,7 +4,7 @@ import { printable, truncate } from "../../base/printable.ts";
 import { countEndedSince, readHistory } from "../../lifecycle/history.ts";
 import { useColor, writeJson, writeOut } from "../output.ts";
 import { isTerminal } from "../../sys/tty.ts";
-import { type AgentRow, rowOfEntry, rowOfHistory, withDetails, withSupervisor } from "../rows.ts";
+import { type AgentRow, rowOfEntry, rowOfHistory, startedMs, withDetails, withSupervisor } from "../rows.ts";
 import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import type { Layout } from "../../handle/state.ts";
@@ -58,7 +58,7 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
   const procs = rows.some((r) => r.members !== undefined);
   const head = ["ID", "STATE", "PGID", "TIER", ...(procs ? ["PROCS"] : []), "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), ...(branches ? ["BRANCH"] : []), "COMMAND"];
   const cells = rows.map((r) => {
-    const started = r.startedAt ? Date.parse(r.startedAt) : null;
+    const started = startedMs(r);
     const c = [
       printable(r.id),
       printable(r.state + (r.reason && ((r.state !== "running" && r.state !== "exited" && r.state !== "failed") || r.reason === WRAPPER_KILLED) ? ` (${r.reason})` : "")),
