@@ -84,9 +84,17 @@ export async function breakdown(opts: { bin: string; runs: number; env: Env }): 
     sections.push(table("`kraal kill ID` (TERM-respecting agent)", killS));
     timed([opts.bin, "kill", "--all"], env);
 
-    for (let a = 0; a < 100; a++) timed([opts.bin, "spawn", `a${a}`, "--", "sleep", "1000"], env);
-    sections.push(table("`kraal ps`, 100 running agents", sample(opts.runs, () => timed([probe, "ps"], env), () => kraal("ps"))));
-    sections.push(table("`kraal ps --json`, 100 running agents", sample(opts.runs, () => timed([probe, "ps-json"], env), () => kraal("ps", "--json"))));
+    // ps in the group tier (as its target is measured), then what the cgroup tier's census adds.
+    const group: Env = { ...env, KRAAL_TIER: "group" };
+    for (let a = 0; a < 100; a++) timed([opts.bin, "spawn", `a${a}`, "--", "sleep", "1000"], group);
+    sections.push(table("`kraal ps`, 100 running agents, group tier", sample(opts.runs, () => timed([probe, "ps"], group), () => timed([opts.bin, "ps"], group).ms)));
+    sections.push(table("`kraal ps --json`, 100 running agents, group tier", sample(opts.runs, () => timed([probe, "ps-json"], group), () => timed([opts.bin, "ps", "--json"], group).ms)));
+    timed([opts.bin, "kill", "--all"], env);
+    const cgroup: Env = { ...env, KRAAL_TIER: "cgroup" };
+    if (Bun.spawnSync([opts.bin, "spawn", "probe-tier", "--", "true"], { env: cgroup, stdout: "ignore", stderr: "ignore" }).exitCode === 0) {
+      for (let a = 0; a < 100; a++) timed([opts.bin, "spawn", `c${a}`, "--", "sleep", "1000"], cgroup);
+      sections.push(table("`kraal ps`, 100 running agents, cgroup tier (rows: the census of each agent's cgroup)", sample(opts.runs, () => timed([probe, "ps"], cgroup), () => timed([opts.bin, "ps"], cgroup).ms)));
+    }
   } finally {
     Bun.spawnSync([opts.bin, "kill", "--all"], { env, stdout: "ignore", stderr: "ignore" });
     rmSync(dir, { recursive: true, force: true });
