@@ -9,7 +9,8 @@ import type { SupervisorRecord } from "../supervise/supervisor.ts";
 import type { AgentState } from "../handle/verdict.ts";
 import { tierOf } from "../handle/handle.ts";
 import type { Tier } from "../sys/cgroup.ts";
-import { census } from "../lifecycle/contain.ts";
+import { census, cgroupUsage } from "../lifecycle/contain.ts";
+import type { CgroupRef } from "../sys/cgroup-ops.ts";
 
 /**
  * One agent as `ps --json` and `status --json` print it. A stable scripting interface:
@@ -62,10 +63,11 @@ export function withDetails(row: AgentRow, l: Layout): AgentRow {
   const name = encodeId(row.id);
   const out: AgentRow = { ...row, logPath: logPath(l, name) };
   if ((row.state === "running" || row.state === "starting") && row.pgid !== null && !row.history) {
-    const seen = usageSeen.get(row);
-    if (seen) {
-      // Cgroup tier: the census already read every member's stat; only the agent's pid is left to find.
-      Object.assign(out, { leaderPid: row.pgid, pid: childrenOf(row.pgid)[0] ?? null, ...seen });
+    const cgroup = cgroupOf.get(row);
+    if (cgroup) {
+      // Cgroup tier: every process in its cgroup, escapees included.
+      const u = cgroupUsage(cgroup);
+      Object.assign(out, { leaderPid: row.pgid, pid: childrenOf(row.pgid)[0] ?? null, processes: u.processes, ...usageOf(u.cpuTicks, u.rssPages) });
     } else {
       const u = groupUsage(row.pgid, leaderSeen.get(row) ?? null);
       Object.assign(out, { leaderPid: row.pgid, pid: u.pid, processes: u.processes, cpuMs: u.cpuMs, rssBytes: u.rssBytes });
@@ -74,8 +76,8 @@ export function withDetails(row: AgentRow, l: Layout): AgentRow {
   return out;
 }
 
-/** What a row's entry already read, kept beside the row (not in it: rows are printed as they are). */
-const usageSeen = new WeakMap<AgentRow, { processes: number; cpuMs: number; rssBytes: number }>();
+/** What a row's entry already knows, kept beside the row (not in it: rows are printed as they are). */
+const cgroupOf = new WeakMap<AgentRow, CgroupRef>();
 const leaderSeen = new WeakMap<AgentRow, ProcStat>();
 
 const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);
@@ -90,7 +92,7 @@ export function startedMs(r: AgentRow): number | null {
 export function rowOfEntry(e: Entry): AgentRow {
   const v = e.verdict;
   const h = v.handle;
-  const counted = h?.cgroup && v.ours && v.state === "running" ? census(h.cgroup, h.pgid, e.leaderStat ?? null) : null;
+  const counted = h?.cgroup && v.ours && v.state === "running" ? census(h.cgroup, h.pgid) : null;
   const row: AgentRow = {
     id: e.id ?? e.name,
     state: v.state,
@@ -107,7 +109,7 @@ export function rowOfEntry(e: Entry): AgentRow {
     ...(h?.worktree ? { worktree: h.worktree.path, branch: h.worktree.branch } : {}),
   };
   if (h?.startedAt) startedMsOf.set(row, h.startedAt);
-  if (counted) usageSeen.set(row, { processes: counted.members, ...usageOf(counted.cpuTicks, counted.rssPages) });
+  if (counted) cgroupOf.set(row, h!.cgroup!);
   else if (e.leaderStat) leaderSeen.set(row, e.leaderStat);
   return row;
 }

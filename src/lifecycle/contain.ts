@@ -2,7 +2,8 @@ import { KraalError } from "../base/errors.ts";
 import type { StopSignalName } from "../base/exit-status.ts";
 import { agentCgroupName, type Containment, detectContainment, requireTier } from "../sys/cgroup.ts";
 import { type CgroupProbe, type CgroupRef, cgroupTreeMembers, isSameCgroup, killCgroup, makeCgroup, probeCgroup, readEvents, removeCgroup, setFrozen } from "../sys/cgroup-ops.ts";
-import { killResult, type ProcStat, readStat } from "../handle/probes.ts";
+import { killResult, readStat } from "../handle/probes.ts";
+import { loadLibc } from "../sys/libc.ts";
 import type { TerminateOutcome, TerminateResult } from "./terminate.ts";
 import { CONFIRM_MS } from "./terminate.ts";
 
@@ -138,32 +139,39 @@ export function dropCgroup(ref: CgroupRef | undefined): void {
   if (ref && isSameCgroup(ref) && !readEvents(ref.path)?.populated) removeCgroup(ref.path);
 }
 
-/** How many processes an agent's cgroup holds, how many of them left its process group, and what they use. */
+/** How many processes an agent's cgroup holds, and how many of them left its process group. */
 export interface Census {
   members: number;
   escapees: number;
-  /** User + system CPU time of the members, in clock ticks, and their resident set, in pages. */
-  cpuTicks: number;
-  rssPages: number;
 }
 
 /**
  * Counts the members of a recorded cgroup (its cgroup.procs and those below it: targeted reads,
- * never a scan) and those whose process group is not the agent's `pgid`: the daemons it left
- * behind (tmux, ssh-agent, setsid), and sums what they use from the same stat reads. Zombies are
- * not counted. For a cgroup the caller has just proven ours (its verdict): a count to show, never
- * a reason to signal. `leader` is the leader's stat the verdict already read (ps calls this per
- * agent): it is not read again.
+ * never a scan; zombies are not listed there) and those whose process group is not the agent's
+ * `pgid`: the daemons it left behind (tmux, ssh-agent, setsid). A member's group comes from
+ * getpgid(2), one system call, not a read of its /proc/<pid>/stat (ps calls this per agent). For
+ * a cgroup the caller has just proven ours (its verdict): a count to show, never a reason to signal.
  */
-export function census(ref: CgroupRef, pgid: number, leader: ProcStat | null = null): Census {
-  const c: Census = { members: 0, escapees: 0, cpuTicks: 0, rssPages: 0 };
+export function census(ref: CgroupRef, pgid: number, getpgid: (pid: number) => number = (pid) => loadLibc().getpgid(pid)): Census {
+  const c: Census = { members: 0, escapees: 0 };
   for (const pid of cgroupTreeMembers(ref.path)) {
-    const st = pid === pgid && leader ? leader : readStat(pid);
-    if (!st || st.state === "Z") continue;
+    const group = pid === pgid ? pgid : getpgid(pid);
+    if (group < 0) continue; // gone since cgroup.procs was read
     c.members++;
-    if (st.pgrp !== pgid) c.escapees++;
-    c.cpuTicks += st.cpuTicks;
-    c.rssPages += st.rssPages;
+    if (group !== pgid) c.escapees++;
   }
   return c;
+}
+
+/** What the processes of an agent's cgroup use (`ps --json`): one stat read each. */
+export function cgroupUsage(ref: CgroupRef): { processes: number; cpuTicks: number; rssPages: number } {
+  const u = { processes: 0, cpuTicks: 0, rssPages: 0 };
+  for (const pid of cgroupTreeMembers(ref.path)) {
+    const st = readStat(pid);
+    if (!st || st.state === "Z") continue;
+    u.processes++;
+    u.cpuTicks += st.cpuTicks;
+    u.rssPages += st.rssPages;
+  }
+  return u;
 }

@@ -11,6 +11,8 @@ interface Libc {
   waitpid(pid: number, status: null, options: number): number;
   tcgetpgrp(fd: number): number;
   getpgrp(): number;
+  /** The process group of `pid` (-1: no such process). */
+  getpgid(pid: number): number;
 }
 
 let libc: Libc | undefined;
@@ -30,6 +32,7 @@ export function loadLibc(): Libc {
         waitpid: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
         tcgetpgrp: { args: [FFIType.i32], returns: FFIType.i32 },
         getpgrp: { args: [], returns: FFIType.i32 },
+        getpgid: { args: [FFIType.i32], returns: FFIType.i32 },
       });
       libc = lib.symbols as unknown as Libc;
       return libc;
