@@ -297,6 +297,7 @@ try {
     ps: await compileFloor("ps"),
     run: await compileFloor("run"),
     runOwned: await compileFloor("run-owned"),
+    psOwned: await compileFloor("ps-owned"),
     up: await compileFloor("up"),
   };
 
@@ -339,16 +340,21 @@ try {
     const e = newState("group");
     spawnMany(e, 0, 100);
     const dir = e.KRAAL_DIR!;
+    /** The same N measured against the owned-ps floor too (what the issues add to every ps): a note. */
+    const owned = (json: boolean, kraalMs: number, runs = RUNS): string => {
+      const [o, f] = timePair({ argv: [floors.psOwned, dir, ...(json ? ["--json"] : [])] }, { argv: [floors.ps, dir, ...(json ? ["--json"] : [])] }, runs);
+      return `owned-ps floor (citty, trust check, file owner, EPERM probe${json ? ", pid/CPU/RSS reads" : ""}; scripts/bench-floors/ps-owned.ts): ${fmt(o)} ms = ${(o / f).toFixed(2)}× the ps floor; kraal = ${(kraalMs / o).toFixed(2)}× it`;
+    };
     const [p, f] = timePair(kraal(e, "ps"), { argv: [floors.ps, dir] });
-    report({ what: "ps, 100 running agents", ms: p, floor: "ps floor, N=100", floorMs: f, target: 1.3, note: "group tier" });
+    report({ what: "ps, 100 running agents", ms: p, floor: "ps floor, N=100", floorMs: f, target: 1.3, note: `group tier; ${owned(false, p)}` });
     const [pj, fj] = timePair(kraal(e, "ps", "--json"), { argv: [floors.ps, dir, "--json"] });
-    report({ what: "ps --json, 100 running agents", ms: pj, floor: "ps floor --json, N=100", floorMs: fj, target: 1.3, note: "kraal also reads 2 files per process for pid, CPU and RSS (issue #10); the floor does not" });
+    report({ what: "ps --json, 100 running agents", ms: pj, floor: "ps floor --json, N=100", floorMs: fj, target: 1.3, note: owned(true, pj) });
     if (!quick) {
       spawnMany(e, 100, 1000);
       const [p1, f1] = timePair(kraal(e, "ps"), { argv: [floors.ps, dir] }, 10);
-      report({ what: "ps, 1,000 running agents", ms: p1, floor: "ps floor, N=1,000", floorMs: f1, target: 1.3 });
+      report({ what: "ps, 1,000 running agents", ms: p1, floor: "ps floor, N=1,000", floorMs: f1, target: 1.3, note: `group tier; ${owned(false, p1, 10)}` });
       const [pj1, fj1] = timePair(kraal(e, "ps", "--json"), { argv: [floors.ps, dir, "--json"] }, 10);
-      report({ what: "ps --json, 1,000 running agents", ms: pj1, floor: "ps floor --json, N=1,000", floorMs: fj1, target: 1.3 });
+      report({ what: "ps --json, 1,000 running agents", ms: pj1, floor: "ps floor --json, N=1,000", floorMs: fj1, target: 1.3, note: owned(true, pj1, 10) });
     }
     run(e, "kill", "--all");
   }
