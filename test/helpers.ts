@@ -126,7 +126,7 @@ export const fixture = (name: string) => join(FIXTURES, name);
 /** A valid handle record with test values; override what a test is about. */
 export const sampleHandle = (over: Partial<Handle> = {}): Handle => ({
   v: 1, id: "a", pgid: 4242, leaderStart: 1000, bootId: "boot", host: "host", uid: 0,
-  argv: ["sleep", "1"], cwd: "/", startedAt: 1_700_000_000_000, mode: "spawn", ...over,
+  argv: ["sleep", "1"], cwd: "/", startedAt: 1_700_000_000_000, mode: "spawn", endedComm: "kraal-ended", ...over,
 });
 
 /** Makes the next process created on this machine get `pid` (root only), retrying if someone else takes it. */

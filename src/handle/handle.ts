@@ -43,6 +43,12 @@ export interface Handle {
   tier?: Tier;
   /** The cgroup it was started in (cgroup tier): path and the inode of that directory. */
   cgroup?: CgroupRef;
+  /**
+   * The name its wrapper takes once it has written the exit record (verdict.ts ENDED_COMM).
+   * Absent in handles of an older kraal, whose wrappers never rename themselves: their exit
+   * record is read whenever the wrapper lives, or their agents would show running for the grace.
+   */
+  endedComm?: string;
 }
 
 /** The tier of a handle; handles written before tiers existed are of the group tier. */
@@ -109,6 +115,7 @@ export function parseHandle(text: string): { handle: Handle } | { legacy: number
   const c = o.cgroup as Record<string, unknown> | undefined;
   if (c !== undefined && (typeof c !== "object" || c === null || typeof c.path !== "string" || !c.path.startsWith("/") || c.path.split("/").includes("..") || !Number.isSafeInteger(c.ino))) return bad("cgroup");
   if (o.tier === "cgroup" && c === undefined) return bad("cgroup");
+  if (o.endedComm !== undefined && typeof o.endedComm !== "string") return bad("endedComm");
   return { handle: o as unknown as Handle };
 }
 

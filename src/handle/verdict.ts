@@ -124,7 +124,8 @@ export function classify(read: HandleRead, p: VerdictProbes): Verdict {
   if (h.pgid === p.ownPgid) return { state: "running", reason: SELF_REASON, ours: false, handle: h, self: true };
   // A live wrapper renames itself once it has recorded its agent's end (see wrapper.ts): until
   // then there is no record to read, so a running agent costs no read of exits/ at all.
-  const exit = leader !== "alive" || st!.comm === ENDED_COMM ? (p.readExit(h.pgid) ?? undefined) : undefined;
+  // A handle without endedComm is an older kraal's, whose wrapper never renames itself: read always.
+  const exit = leader !== "alive" || h.endedComm === undefined || st!.comm === h.endedComm ? (p.readExit(h.pgid) ?? undefined) : undefined;
   if (tierOf(h) === "cgroup" && p.probeCgroup) return classifyCgroup(h, leader, exit, p.probeCgroup);
   // kill(-pgid, 0) fails with EPERM only when no member is ours to signal: shown as foreign, never "ours".
   const group = p.probeGroup(h.pgid);

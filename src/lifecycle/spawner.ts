@@ -1,5 +1,6 @@
 // Layer lifecycle/: what starts and stops processes. The wrapper, spawning, the kill sequence,
 // waiting, retiring, the sweep, history and logs. Imports base/, sys/ and handle/.
+import { ENDED_COMM } from "../handle/verdict.ts";
 import { closeSync, existsSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fsError, KraalError } from "../base/errors.ts";
@@ -198,6 +199,7 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
       ...(req.restarts ? { restarts: req.restarts } : {}),
       ...(req.worktree ? { worktree: req.worktree } : {}),
       ...(cgroup ? { tier: "cgroup" as const, cgroup } : { tier: "group" as const }),
+      endedComm: ENDED_COMM,
     };
     const text = serializeHandle(handle);
     if (Buffer.byteLength(text) > MAX_HANDLE_BYTES) abort(`its handle would be ${Buffer.byteLength(text)} bytes, more than a reader accepts (${MAX_HANDLE_BYTES})`);

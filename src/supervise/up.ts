@@ -2,7 +2,7 @@
 // agents, the supervisor record, restart policy, config, output prefixes. Imports every layer but cli/.
 import { Attached, type StopSignal } from "./attached.ts";
 import type { AgentSpec } from "./config.ts";
-import { KraalError } from "../base/errors.ts";
+import { fsError, KraalError } from "../base/errors.ts";
 import { describeExit, type ExitStatus, type StopSignalName } from "../base/exit-status.ts";
 import { formatDuration } from "../base/duration.ts";
 import { ReadyGates } from "./gates.ts";
@@ -90,11 +90,21 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
   // of 100 agents changes 200 states in a burst, and one write per change made up O(N²) bytes and
   // most of up's start-up. Answers to `kraal stop/start/restart` flush it first, so what they
   // report is what `ps` then reads.
+  // The write runs on a later turn, outside any caller that could catch its error: a throw here
+  // (a full disk, a read-only state directory) would be an uncaught exception that ends up at once,
+  // skipping its clean-up. The record only informs `ps` and `down`; the next change retries it.
   let saveQueued = false;
+  let unwritten = false;
   const flush = () => {
     if (!saveQueued) return;
     saveQueued = false;
-    writeSupervisor(l, record);
+    try {
+      writeSupervisor(l, record);
+      unwritten = false;
+    } catch (e) {
+      if (!unwritten) io.notice(`[kraal] cannot update its record for ps and down: ${fsError(e)?.message ?? String(e)}; agents are still supervised`);
+      unwritten = true;
+    }
   };
   const save = () => {
     if (saveQueued) return;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kraal, spawnOk, useTempState, waitUntil } from "../helpers.ts";
+import { BIN, isDeadOrZombie, kraal, spawnOk, track, useTempState, waitUntil } from "../helpers.ts";
 
 // A small tmpfs as the state directory's file system, filled by an agent's own output.
 const isRoot = process.getuid?.() === 0;
@@ -60,5 +60,31 @@ describe.skipIf(!isRoot)("a full disk", () => {
     const hist = JSON.parse(run("ps", "-a", "--json").stdout) as { id: string; exitCode: number | null; history?: boolean }[];
     expect(hist.find((r) => r.id === "filler")).toMatchObject({ state: "exited", exitCode: 7 });
     expect(hist.find((r) => r.id === "sleeper")).toMatchObject({ state: "exited", signal: "SIGTERM" });
+  }, 60_000);
+
+  test("kraal up keeps supervising when its record cannot be rewritten (a full disk): no crash, and it stops its agents on TERM", async () => {
+    const env = smallDisk(512);
+    const mnt = mounted!;
+    // "sleeper" runs on; "filler" fills the disk and then exits, a state change up must record.
+    writeFileSync(join(t.dir, "kraal.toml"), `[agents.sleeper]\ncmd = "sleep 60"\n\n[agents.filler]\ncmd = "sleep 0.5; head -c 4000000 /dev/zero >'${mnt}/fill'; sleep 0.5; exit 0"\n`);
+    const up = Bun.spawn([BIN, "up"], { env, cwd: t.dir, stdout: "pipe", stderr: "pipe", detached: true });
+    track(up.pid);
+    const stderr = new Response(up.stderr).text();
+    const stdout = new Response(up.stdout).text();
+    try {
+      // The filler's end comes after the disk is full: up must still be running a while after it.
+      await Bun.sleep(3000);
+      expect(isDeadOrZombie(up.pid)).toBe(false);
+      process.kill(up.pid, "SIGTERM");
+      const code = await up.exited;
+      const err = await stderr;
+      expect(err).not.toContain("Bun v"); // Bun's banner for an uncaught exception
+      expect(code).not.toBe(1);
+      await stdout;
+    } finally {
+      try {
+        process.kill(up.pid, "SIGKILL");
+      } catch {}
+    }
   }, 60_000);
 });

@@ -51,3 +51,42 @@ describe("signal guard", () => {
     expect(probeGroup(999_999, () => true)).toBe("alive");
   });
 });
+
+describe("parseStat against the split-based parser it replaced (83e6d36)", () => {
+  /** The old parser, kept here as the reference: split everything after the last ')' on single spaces. */
+  function reference(text: string) {
+    const open = text.indexOf("(");
+    const close = text.lastIndexOf(")");
+    if (open < 0 || close < open) return null;
+    const f = text.slice(close + 2, text.endsWith("\n") ? -1 : undefined).split(" ");
+    if (f.length < 20) return null;
+    const pgrp = Number(f[2]);
+    const startTicks = Number(f[19]);
+    if (!/^[A-Za-z]$/.test(f[0]!) || !Number.isSafeInteger(pgrp) || !Number.isSafeInteger(startTicks)) return null;
+    return { comm: text.slice(open + 1, close), state: f[0]!, pgrp, startTicks, cpuTicks: Number(f[11]) + Number(f[12]) || 0, rssPages: Number(f[21]) || 0 };
+  }
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed / 0x7fffffff);
+  const pick = <T>(a: T[]) => a[Math.floor(rnd() * a.length)]!;
+  const nameChars = ["a", " ", "(", ")", "\n", "1", "Z", "\t"];
+  const odd = ["", "-1", "1e3", "0x10", "+5", "1.5", "ab", "\n", "18446744073709551615", "9007199254740993"];
+
+  test("well-formed lines (any name, any count of fields from 20, trailing newline or not): the same result", () => {
+    for (let i = 0; i < 20_000; i++) {
+      const comm = Array.from({ length: Math.floor(rnd() * 8) }, () => pick(nameChars)).join("");
+      const fields = Array.from({ length: 20 + Math.floor(rnd() * 32) }, (_, k) => (k === 0 ? pick(["S", "Z", "R", "D", "t"]) : String(Math.floor(rnd() * 1e6))));
+      const text = `${i} (${comm}) ${fields.join(" ")}${pick(["\n", ""])}`;
+      expect(parseStat(text)).toEqual(reference(text));
+    }
+  });
+
+  test("malformed lines (short, doubled or missing separators, odd numbers): never accepted where the old one refused, never read differently", () => {
+    for (let i = 0; i < 20_000; i++) {
+      const comm = Array.from({ length: Math.floor(rnd() * 6) }, () => pick(nameChars)).join("");
+      const fields = Array.from({ length: Math.floor(rnd() * 26) }, () => (rnd() < 0.7 ? String(Math.floor(rnd() * 1000)) : pick(odd)));
+      const text = `${i} (${comm})${pick([" ", "", "  ", "x"])}${fields.join(pick([" ", " ", "  ", "\t"]))}${pick(["\n", "", " ", " \n", "\n\n"])}`;
+      const now = parseStat(text);
+      if (now !== null) expect(now).toEqual(reference(text)!);
+    }
+  });
+});

@@ -72,6 +72,13 @@ describe("verdicts: is this handle ours, and in what state?", () => {
     expect(classify(read(cg), withCgroup({ stat: ended, exit: exitRec }, "populated"))).toMatchObject({ state: "exited", reason: "cleaning up its cgroup", ours: true });
   });
 
+  test("a handle written before wrappers renamed themselves (an older kraal's agent): a live wrapper's exit record is still read", () => {
+    const old = read({ endedComm: undefined });
+    expect(classify(old, probes({ exit: exitRec }))).toMatchObject({ state: "exited", reason: "cleaning up its group", ours: true, exit: exitRec });
+    expect(classify(read({ ...cg, endedComm: undefined }), withCgroup({ exit: exitRec }, "populated"))).toMatchObject({ state: "exited", ours: true, exit: exitRec });
+    expect(classify(old, probes())).toMatchObject({ state: "running", ours: true });
+  });
+
   test("a live wrapper that has not renamed itself has recorded nothing yet: its exit record is not even read", () => {
     let reads = 0;
     const p = { ...probes({ exit: exitRec }), readExit: () => (reads++, exitRec) };
