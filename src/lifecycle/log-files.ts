@@ -146,6 +146,9 @@ const LOCK_NB = 4;
  */
 export function startLogWriter(l: Layout, name: string, max: number): number {
   const live = logPath(l, name);
+  // The live file exists once spawn returns (`kraal logs ID` at once finds it), made here as
+  // every state file is: never through a link, never waiting on a FIFO.
+  closeSync(openSafe(live, O_APPEND));
   let lockFd: number | null = null;
   try {
     lockFd = openSafe(writerLockPath(l, name), O_RDWR_CREATE);
