@@ -164,9 +164,17 @@ describe("ps, status, logs", () => {
     writeFileSync(go, "");
     // The wrapper waits out its grace in a sleep of its own: stopping that sleep holds the
     // wrapper in its clean-up for as long as this test looks.
+    // (Children come and go meanwhile: the agent itself exits; read what is there.)
+    const read = (path: string) => {
+      try {
+        return readFileSync(path, "latin1").trim();
+      } catch {
+        return "";
+      }
+    };
     const sleeper = await waitUntil(() => {
-      const kids = readFileSync(`/proc/${pgid}/task/${pgid}/children`, "latin1").trim().split(/\s+/).filter(Boolean).map(Number);
-      return kids.find((k) => readFileSync(`/proc/${k}/comm`, "latin1").trim() === "sleep");
+      const kids = read(`/proc/${pgid}/task/${pgid}/children`).split(/\s+/).filter(Boolean).map(Number);
+      return kids.find((k) => read(`/proc/${k}/comm`) === "sleep");
     }, { what: "the wrapper's grace sleep" });
     process.kill(sleeper, "SIGSTOP");
     try {
