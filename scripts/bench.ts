@@ -493,7 +493,8 @@ try {
   }
 } finally {
   for (const d of dirsToClean) {
-    Bun.spawnSync([BIN, "--dir", d, "kill", "--all"], { env: baseEnv, stdout: "ignore", stderr: "ignore" });
+    // kill --all, then sweep: it also removes this state directory's empty cgroups that no handle records.
+    for (const args of [["kill", "--all"], ["sweep"]]) Bun.spawnSync([BIN, "--dir", d, ...args], { env: baseEnv, stdout: "ignore", stderr: "ignore" });
     rmSync(d, { recursive: true, force: true });
   }
 }

@@ -15,7 +15,9 @@ function runner() {
   const dir = mkdtempSync(join(tmpdir(), "kraal-runner-"));
   const files = Object.fromEntries(["GITHUB_PATH", "GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STATE"].map((k) => [k, join(dir, k.toLowerCase())]));
   for (const f of Object.values(files)) writeFileSync(f, "");
-  return { dir, files, env: { PATH: process.env.PATH!, HOME: dir, RUNNER_TEMP: join(dir, "temp"), GITHUB_ACTIONS: "true", ...files } as Record<string, string> };
+  // KRAAL_CGROUP (set by test/preload.ts): the agents' cgroups go in this test run's base, removed at its end.
+  const cgroup = process.env.KRAAL_CGROUP ? { KRAAL_CGROUP: process.env.KRAAL_CGROUP } : {};
+  return { dir, files, env: { PATH: process.env.PATH!, HOME: dir, RUNNER_TEMP: join(dir, "temp"), GITHUB_ACTIONS: "true", ...cgroup, ...files } as Record<string, string> };
 }
 
 async function node(script: string, env: Record<string, string>) {
