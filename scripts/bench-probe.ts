@@ -56,7 +56,7 @@ if (mode === "ps" || mode === "ps-json") {
   const { writeOut, writeJson } = await import("../src/cli/output.ts");
   if (mode === "ps-json") {
     const detailed = rows.map((r) => withDetails(r, l));
-    step("--json details (usage of each group: stat, status, children reads)");
+    step("--json details (usage of each group: stat and children reads)");
     writeJson(detailed);
     step("JSON.stringify + write");
   } else {
