@@ -19,7 +19,9 @@ function terminal(shell: string[] = ["sh"]) {
   const socket = `kraal-test-${process.pid}-${serial++}`;
   servers.push(socket);
   const tmux = (...args: string[]) => Bun.spawnSync(["tmux", "-L", socket, ...args], { stdout: "pipe", stderr: "pipe" });
-  const r = tmux("new-session", "-d", "-x", "100", "-y", "30", "-c", t.dir, "env", `KRAAL_DIR=${t.env.KRAAL_DIR}`, "PS1=$ ", ...shell);
+  // The test run's cgroup base is passed on explicitly: a tmux session does not get this process's environment.
+  const cgroup = process.env.KRAAL_CGROUP ? [`KRAAL_CGROUP=${process.env.KRAAL_CGROUP}`] : [];
+  const r = tmux("new-session", "-d", "-x", "100", "-y", "30", "-c", t.dir, "env", `KRAAL_DIR=${t.env.KRAAL_DIR}`, ...cgroup, "PS1=$ ", ...shell);
   if (r.exitCode !== 0) throw new Error(`tmux: ${r.stderr}`);
   const screen = () => tmux("capture-pane", "-p").stdout.toString();
   return {
