@@ -67,9 +67,18 @@ export function runtimeFor(target: Target): string {
   return bin;
 }
 
+/**
+ * How reluctant the JIT is while kraal starts (compile.jitPolicy: JavaScriptCore's tier-up
+ * thresholds times this). A kraal command is one short process that runs most of its code once:
+ * compiling that code costs more than it saves (`ps` over 100 agents: ~15% of its time went to
+ * the JIT's threads). Long-lived work (`up`, `mcp`, a sweep of many handles) turns the normal
+ * policy back on: src/sys/jit.ts. scripts/bench-compile.ts builds the floors with the same value.
+ */
+export const JIT_POLICY = 100;
+
 export async function buildKraal(opts: { outfile?: string; target?: Target } = {}): Promise<string> {
   const outfile = opts.outfile ?? join(ROOT, "dist/kraal");
-  const compile: Bun.CompileBuildOptions & Record<string, unknown> = { outfile, autoloadDotenv: false, autoloadBunfig: false };
+  const compile: Bun.CompileBuildOptions & Record<string, unknown> = { outfile, autoloadDotenv: false, autoloadBunfig: false, jitPolicy: JIT_POLICY };
   // The host target compiles against the running Bun (the pinned one): nothing is fetched,
   // so tests that build only the host artifact work offline.
   if (opts.target && !(opts.target === hostTarget() && Bun.version === BUN_VERSION)) {

@@ -21,6 +21,7 @@ import { argvPreview, newSupervisorRecord, readSupervisor, removeSupervisor, req
 import { sweep } from "../lifecycle/sweep.ts";
 import { type ControlRequest, type ControlResult, serveControl } from "./control.ts";
 import { isLive } from "../handle/verdict.ts";
+import { normalJitAfterStart } from "../sys/jit.ts";
 
 export interface UpResult {
   /** The signal that stopped everything, if one did. */
@@ -153,6 +154,7 @@ export async function superviseAll(l: Layout, specs: AgentSpec[], configPath: st
     for (const a of running.values()) a.stop();
     for (const wake of wakers) wake();
   };
+  normalJitAfterStart();
   const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => {
     const h = () => stopAll(sig);
     process.on(sig, h);

@@ -47,6 +47,13 @@ export function outputWidth(): number {
   return Number.isInteger(env) && env > 0 ? env : Infinity;
 }
 
+/** Spaces to pad cells with, cut to length (a slice is cheaper than building each run). */
+const SPACES = " ".repeat(256);
+const spaces = (n: number) => (n <= SPACES.length ? SPACES.slice(0, n) : " ".repeat(n));
+
+/** A cell's width in characters, not UTF-16 units; a plain-ASCII cell (nearly all) is measured by its length. */
+const cellWidth = (v: string) => (ASCII.test(v) ? v.length : Array.from(v).length);
+
 /**
  * The `ps` table: one row per agent, padded columns, state coloured on a TTY. Every cell is shown
  * with control and format characters escaped; within a finite `width`, long ids and the command
@@ -57,14 +64,16 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
   const branches = rows.some((r) => r.branch !== undefined);
   const procs = rows.some((r) => r.members !== undefined);
   const head = ["ID", "STATE", "PGID", "TIER", ...(procs ? ["PROCS"] : []), "STARTED", "UPTIME", "EXIT", ...(restarts ? ["RESTARTS"] : []), ...(branches ? ["BRANCH"] : []), "COMMAND"];
-  const cells = rows.map((r) => {
+  // Cells and their widths, measured once. Only escaped text (id, state, branch, command) can be
+  // other than ASCII; every other cell is digits, dates and words of kraal's own.
+  const cells: string[][] = new Array(rows.length);
+  let lens: number[][] = new Array(rows.length);
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k]!;
     const started = startedMs(r);
-    const c = [
-      printable(r.id),
-      printable(r.state + (r.reason && ((r.state !== "running" && r.state !== "exited" && r.state !== "failed") || r.reason === WRAPPER_KILLED) ? ` (${r.reason})` : "")),
-      r.pgid === null ? "-" : String(r.pgid),
-      r.tier ?? "-",
-    ];
+    const id = printable(r.id);
+    const state = printable(r.reason && ((r.state !== "running" && r.state !== "exited" && r.state !== "failed") || r.reason === WRAPPER_KILLED) ? `${r.state} (${r.reason})` : r.state);
+    const c = [id, state, r.pgid === null ? "-" : String(r.pgid), r.tier ?? "-"];
     if (procs) c.push(procsText(r));
     // startedAt is an ISO 8601 string in UTC: its first 19 characters are the date and time.
     c.push(
@@ -73,13 +82,19 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
       exitText(r),
     );
     if (restarts) c.push(String(r.restarts ?? 0));
-    if (branches) c.push(printable(r.branch ?? "-"));
-    c.push(printable(showArgv(r.argv)));
-    return c;
-  });
-  // Widths in characters, not UTF-16 units; a plain-ASCII cell (nearly all) is measured by its length.
-  const len = (v: string) => (ASCII.test(v) ? v.length : Array.from(v).length);
-  let lens = cells.map((c) => c.map(len));
+    const branch = branches ? c.push(printable(r.branch ?? "-")) - 1 : -1;
+    const command = printable(showArgv(r.argv));
+    c.push(command);
+    const l: number[] = new Array(c.length);
+    for (let i = 0; i < c.length; i++) l[i] = c[i]!.length;
+    l[0] = cellWidth(id);
+    l[1] = cellWidth(state);
+    if (branch >= 0) l[branch] = cellWidth(c[branch]!);
+    l[c.length - 1] = cellWidth(command);
+    cells[k] = c;
+    lens[k] = l;
+  }
+  const measure = () => cells.map((c) => c.map(cellWidth));
   const columnWidths = () => {
     const w = head.map((h) => h.length);
     for (const l of lens) for (let i = 0; i < l.length; i++) if (l[i]! > w[i]!) w[i] = l[i]!;
@@ -104,19 +119,20 @@ export function renderTable(rows: AgentRow[], now: number, color: boolean, width
     const middle = widths.slice(1, last).reduce((a, w) => a + w + 2, 0) + 2;
     const idRoom = Math.max(8, Math.min(ID_WIDTH, width - middle - MIN_COMMAND_WIDTH));
     for (const c of cells) c[0] = truncate(c[0]!, idRoom);
-    lens = cells.map((c) => c.map(len));
+    lens = measure();
     widths = columnWidths();
     const room = Math.max(MIN_COMMAND_WIDTH, width - widths.slice(0, last).reduce((a, w) => a + w + 2, 0));
     for (const c of cells) c[last] = truncate(c[last]!, room);
   }
+  // One line per row: every cell but the last padded to its column, two spaces between; a line
+  // ends where its text does (an empty last cell leaves no trailing blanks).
   const line = (c: string[], l: number[], state?: string) => {
     let out = "";
-    for (let i = 0; i < c.length; i++) {
-      const v = c[i]!;
-      const padded = i === last ? v : v + " ".repeat(widths[i]! - l[i]!);
-      out += (i ? "  " : "") + (color && i === 1 && state ? `\x1b[${STATE_COLOR[state] ?? 0}m${padded}\x1b[0m` : padded);
+    for (let i = 0; i < last; i++) {
+      const padded = c[i]! + spaces(widths[i]! - l[i]!);
+      out += color && i === 1 && state ? `\x1b[${STATE_COLOR[state] ?? 0}m${padded}\x1b[0m  ` : `${padded}  `;
     }
-    return out.trimEnd();
+    return c[last] ? out + c[last] : out.trimEnd();
   };
   let out = line(head, head.map((h) => h.length)) + "\n";
   for (let i = 0; i < cells.length; i++) out += line(cells[i]!, lens[i]!, rows[i]!.state) + "\n";

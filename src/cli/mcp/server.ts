@@ -8,6 +8,7 @@ import { DEFAULT_GRACE_MS } from "../../lifecycle/terminate.ts";
 import { stopAgents } from "../../supervise/manage.ts";
 import { log } from "../output.ts";
 import { registerTools } from "./tools.ts";
+import { normalJitAfterStart } from "../../sys/jit.ts";
 
 declare const KRAAL_VERSION: string | undefined;
 
@@ -65,5 +66,6 @@ export async function serveMcp(opts: { layout: Layout; killOnExit: boolean; cwd?
   process.stdin.on("close", shutdown);
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, shutdown);
   await server.connect(transport);
+  normalJitAfterStart();
   await finished;
 }
