@@ -44,10 +44,10 @@ if (mode === "ps" || mode === "ps-json") {
   const report = await sweep(l);
   step("sweep (list, read + validate N handles, N stat reads, verdicts)");
   const { listNames } = await import("../src/handle/inspect.ts");
-  const names = await repeat("sweep: list pids/", () => listNames(l));
+  const { names, files } = await repeat("sweep: list pids/", () => listNames(l));
   const { readHandle } = await import("../src/handle/handle.ts");
   const { readStat } = await import("../src/handle/probes.ts");
-  const reads = await repeat("sweep: read + validate N handles", () => names.map((n) => readHandle(`${l.pids}/${n}`)));
+  const reads = await repeat("sweep: read + validate N handles", () => names.map((n) => readHandle(`${l.pids}/${n}`, files.has(n))));
   await repeat("sweep: N /proc/<pid>/stat reads", () => reads.map((r) => (r.kind === "handle" ? readStat(r.handle.pgid) : null)));
   const { rowOfEntry, withSupervisor, withDetails } = await import("../src/cli/rows.ts");
   const { readSupervisor } = await import("../src/supervise/supervisor.ts");

@@ -2,11 +2,11 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { readExitRecord } from "./exit-record.ts";
 import { type HandleRead, readHandle } from "./handle.ts";
-import { decodeId } from "./id.ts";
+import { decodeId, encodeId } from "./id.ts";
 import { currentIdentity, ownPgid, probeGroup, type ProcStat, readStat } from "./probes.ts";
 import type { Layout } from "./state.ts";
 import { probeCgroup } from "../sys/cgroup-ops.ts";
-import { classify, type Verdict, type VerdictProbes } from "./verdict.ts";
+import { classify, type LeaderSeen, type Verdict, type VerdictProbes } from "./verdict.ts";
 
 /** One entry of pids/ with what it is and what state its agent is in. */
 export interface Entry {
@@ -21,46 +21,55 @@ export interface Entry {
 }
 
 /**
- * The machine-facing probes for one entry (real /proc, real kill(2), its exit record). The exit
- * record is read only when classify asks: for a leader that is gone, or has renamed itself to say
- * it wrote one (see verdict.ts), so listing or opening exits/ costs a running agent nothing.
+ * The machine-facing probes for the entries of one state directory (real /proc, real kill(2),
+ * exit records). An exit record is read only when classify asks: for a leader that is gone, or has
+ * renamed itself to say it wrote one (see verdict.ts), so listing or opening exits/ costs a running
+ * agent nothing. One set serves every entry of a sweep.
  */
-export function probesFor(l: Layout, name: string): VerdictProbes {
+export function probesFor(l: Layout): VerdictProbes {
   return {
     identity: currentIdentity(),
     readStat,
     probeGroup,
     ownPgid: ownPgid(),
     probeCgroup,
-    readExit: (pgid) => readExitRecord(join(l.exits, name), pgid),
+    // The record sits under the handle's own file name: inspect rejects a handle whose id is not its name's.
+    readExit: (pgid, id) => readExitRecord(join(l.exits, encodeId(id)), pgid),
   };
 }
 
-/** Reads and classifies pids/<name>. */
-export function inspect(l: Layout, name: string, probes: VerdictProbes = probesFor(l, name)): Entry {
+/** Reads and classifies pids/<name> (`listedAsFile`: the listing said it is a regular file; see readHandle). */
+export function inspect(l: Layout, name: string, probes: VerdictProbes = probesFor(l), listedAsFile = false): Entry {
   const path = join(l.pids, name);
   const id = decodeId(name);
-  const read = readHandle(path);
+  const read = readHandle(path, listedAsFile);
   if (id === null && read.kind !== "missing") {
     return { name, id, path, read, verdict: { state: "corrupt", reason: "file name is not an encoded agent id", ours: false } };
   }
   // Keeps the leader's stat the verdict reads, so a row built from this entry need not read it again.
-  let leaderStat: ProcStat | null = null;
-  const pgid = read.kind === "handle" ? read.handle.pgid : -1;
-  const verdict = classify(read, { ...probes, readStat: (pid) => (pid === pgid ? (leaderStat = probes.readStat(pid)) : probes.readStat(pid)) });
+  const seen: LeaderSeen = {};
+  const verdict = classify(read, probes, seen);
+  const leaderStat = seen.leaderStat ?? null;
   if (verdict.handle && verdict.handle.id !== id) {
     return { name, id, path, read, verdict: { state: "corrupt", reason: `records id ${JSON.stringify(verdict.handle.id)}, not its file name's`, ours: false } };
   }
   return { name, id, path, read, verdict, leaderStat };
 }
 
-/** Names in pids/ (handles and leftovers alike); empty when the state dir does not exist yet. */
-export function listNames(l: Layout): string[] {
+/**
+ * Names in pids/ (handles and leftovers alike), sorted, and those the listing (d_type) says are
+ * regular files; empty when the state dir does not exist yet.
+ */
+export function listNames(l: Layout): { names: string[]; files: Set<string> } {
+  const names: string[] = [];
+  const files = new Set<string>();
   try {
-    return readdirSync(l.pids).sort();
-  } catch {
-    return [];
-  }
+    for (const d of readdirSync(l.pids, { withFileTypes: true })) {
+      names.push(d.name);
+      if (d.isFile()) files.add(d.name);
+    }
+  } catch {}
+  return { names: names.sort(), files };
 }
 
 /** A dot-file in pids/ is kraal's own temp file from an atomic write, never a handle. */

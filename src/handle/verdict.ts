@@ -41,11 +41,17 @@ export interface VerdictProbes {
   identity: Identity;
   readStat(pid: number): ProcStat | null;
   probeGroup(pgid: number): GroupProbe;
-  readExit(pgid: number): ExitRecord | null;
+  /** The exit record of agent `id` (a handle's id), if its group `pgid` has one. */
+  readExit(pgid: number, id: string): ExitRecord | null;
   /** The inspecting process's own group (kraal run inside an agent); never probed or signaled. */
   ownPgid?: number;
   /** Is the recorded cgroup (cgroup tier) still ours, and populated? */
   probeCgroup?(ref: CgroupRef): CgroupProbe;
+}
+
+/** What classify saw of the leader on its way: its /proc/<pid>/stat (null: gone), when it read it. */
+export interface LeaderSeen {
+  leaderStat?: ProcStat | null;
 }
 
 /** Why a handle on the caller's own group is shown but never signaled. */
@@ -100,7 +106,7 @@ export function legacyAlive(pgid: number, p: Pick<VerdictProbes, "readStat" | "p
  * (EPERM) is foreign; the caller's own group is shown (`self`) but never signaled; a detached
  * agent whose wrapper died without an exit record is `orphaned`, to be ended.
  */
-export function classify(read: HandleRead, p: VerdictProbes): Verdict {
+export function classify(read: HandleRead, p: VerdictProbes, seen?: LeaderSeen): Verdict {
   if (read.kind === "missing") return { state: "corrupt", reason: "vanished while being read", ours: false };
   if (read.kind === "corrupt") return { state: "corrupt", reason: read.reason, ours: false };
   if (read.file.uid !== p.identity.uid) {
@@ -118,6 +124,7 @@ export function classify(read: HandleRead, p: VerdictProbes): Verdict {
   if (h.uid !== p.identity.uid) return { state: "foreign", reason: `other user ${h.uid}`, ours: false, handle: h };
   if (h.bootId !== p.identity.bootId) return { state: "stale", reason: "other boot", ours: false, handle: h };
   const st = p.readStat(h.pgid);
+  if (seen) seen.leaderStat = st;
   const leader = leaderFrom(h, st);
   if (leader === "reused") return { state: "stale", reason: "pid reused", ours: false, handle: h };
   // We are a member, so the group exists; kill(2) on it would hit this very process.
@@ -125,7 +132,7 @@ export function classify(read: HandleRead, p: VerdictProbes): Verdict {
   // A live wrapper renames itself once it has recorded its agent's end (see wrapper.ts): until
   // then there is no record to read, so a running agent costs no read of exits/ at all.
   // A handle without endedComm is an older kraal's, whose wrapper never renames itself: read always.
-  const exit = leader !== "alive" || h.endedComm === undefined || st!.comm === h.endedComm ? (p.readExit(h.pgid) ?? undefined) : undefined;
+  const exit = leader !== "alive" || h.endedComm === undefined || st!.comm === h.endedComm ? (p.readExit(h.pgid, h.id) ?? undefined) : undefined;
   if (tierOf(h) === "cgroup" && p.probeCgroup) return classifyCgroup(h, leader, exit, p.probeCgroup);
   // kill(-pgid, 0) fails with EPERM only when no member is ours to signal: shown as foreign, never "ours".
   const group = p.probeGroup(h.pgid);

@@ -61,8 +61,9 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
   const now = opts.now ?? Date.now();
   const report: SweepReport = { retired: [], corrupt: [], kept: [], ended: [] };
   const toRetire: { entry: Entry; history: HistoryEntry }[] = [];
-  const names = listNames(l);
+  const { names, files } = listNames(l);
   if (names.length >= JIT_WORTHY_HANDLES) normalJit();
+  const probes = probesFor(l);
   for (const name of names) {
     if (isTempName(name)) {
       let age = 0;
@@ -72,7 +73,7 @@ export async function sweep(l: Layout, opts: { dryRun?: boolean; quarantine?: bo
       if (age > TEMP_FILE_MAX_AGE_MS) report.corrupt.push({ name, id: null, reason: "interrupted write (temp file)" });
       continue;
     }
-    const e = inspect(l, name, probesFor(l, name));
+    const e = inspect(l, name, probes, files.has(name));
     if (e.read.kind === "missing") continue;
     if (e.verdict.state === "corrupt") {
       report.corrupt.push({ name, id: e.id, reason: e.verdict.reason });

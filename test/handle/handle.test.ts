@@ -79,6 +79,21 @@ describe("reading entries of pids/", () => {
     expect(readHandle(join(dir, "nope")).kind).toBe("missing");
   });
 
+  test("an entry the listing called a regular file is read the same, and one swapped since is still caught", () => {
+    const listed = (n: string) => readHandle(join(dir, n), true);
+    expect(listed("good")).toEqual(readHandle(join(dir, "good")));
+    // What a sweep meets when a file listed by readdir was replaced before it was opened:
+    const reason = (n: string) => {
+      const r = listed(n);
+      return r.kind === "corrupt" ? r.reason : r.kind;
+    };
+    expect(reason("link")).toBe("is a symlink"); // O_NOFOLLOW refuses it; nothing behind it is read
+    expect(reason("adir")).toBe("is a directory");
+    expect(reason("fifo")).toBe("is a FIFO"); // opened non-blocking, seen by fstat, never read
+    expect(reason("huge")).toContain("too big");
+    expect(listed("nope").kind).toBe("missing");
+  });
+
   test("atomic writes leave no temp file behind", () => {
     const d = mkdtempSync(join(tmpdir(), "kraal-atomic-"));
     writeFileAtomic(d, "x", "one");
