@@ -343,7 +343,7 @@ try {
     /** The same N measured against the owned-ps floor too (what the issues add to every ps): a note. */
     const owned = (json: boolean, kraalMs: number, runs = RUNS): string => {
       const [o, f] = timePair({ argv: [floors.psOwned, dir, ...(json ? ["--json"] : [])] }, { argv: [floors.ps, dir, ...(json ? ["--json"] : [])] }, runs);
-      return `owned-ps floor (citty, trust check, file owner, EPERM probe${json ? ", pid/CPU/RSS reads" : ""}; scripts/bench-floors/ps-owned.ts): ${fmt(o)} ms = ${(o / f).toFixed(2)}× the ps floor; kraal = ${(kraalMs / o).toFixed(2)}× it`;
+      return `owned-ps floor (what the issues ask of every ps: citty, trust check, file owner, field checks, id encoding, EPERM probe, escaping, up's states, ${json ? "pid/CPU/RSS reads" : "the finished-lately line"}; scripts/bench-floors/ps-owned.ts): ${fmt(o)} ms = ${(o / f).toFixed(2)}× the ps floor; kraal = ${(kraalMs / o).toFixed(2)}× it`;
     };
     const [p, f] = timePair(kraal(e, "ps"), { argv: [floors.ps, dir] });
     report({ what: "ps, 100 running agents", ms: p, floor: "ps floor, N=100", floorMs: f, target: 1.3, note: `group tier; ${owned(false, p)}` });

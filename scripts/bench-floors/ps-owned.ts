@@ -1,11 +1,21 @@
 // The owned-ps floor (a second reference for ps, not a target's floor): the ps floor plus what the
-// issues ask of every `ps` on top of proving the leader: the CLI's argument parser (citty, the
-// project's chosen library), the state directory's trust check (a real directory of ours, not
-// group/other-writable), each handle's file owner (lstat) and a signal probe of its group (EPERM:
-// another user's group is shown foreign), and for --json the agent's pid, CPU and RSS (its
-// children and their stat). No validation of fields, no sweep, no escaping, no widths.
+// issues ask of every `ps`, each done the cheapest way, inline, with no messages or abstractions:
+//   - the CLI's argument parser: citty, the project's chosen library;
+//   - #8: the state directory's trust check (a real directory of ours, not group/other-writable),
+//     each handle file's owner (fstat of the opened file: no extra lookup), never opening what the
+//     listing says is not a regular file;
+//   - #2: every field of a handle checked (a corrupt record is reported, never trusted), its file
+//     name the reversible encoding of its id, its host, user and boot this machine's, the leader's
+//     start time and group;
+//   - #8: a signal probe of each group (EPERM: another user's group is shown foreign);
+//   - #8: ids and commands shown escaped (no raw control bytes), arguments quoted as a shell would;
+//   - #3, #10: the state `kraal up` reports for its agents (its record, read if there is one), and
+//     the line saying how many agents finished in the last hour (the history's tail);
+//   - --json (#10): each running agent's pid, CPU and RSS (its processes' children and stat).
+// No sweep writes (nothing here is retirable), no widths, no colour.
 //   ps-owned-floor STATE_DIR [--json]
-import { lstatSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
 import { parseArgs } from "citty";
 
 const args = parseArgs(process.argv.slice(2), { dir: { type: "positional" }, json: { type: "boolean" } });
@@ -17,28 +27,67 @@ for (const d of [dir, `${dir}/pids`]) {
   if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) throw new Error(`${d} is not ours`);
 }
 const bootId = readFileSync("/proc/sys/kernel/random/boot_id", "latin1").trim();
+const host = hostname();
 const now = Date.now();
+const READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+const PLAIN_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
+const idOf = (name: string) => (PLAIN_ID.test(name) ? name : decodeURIComponent(name));
+const isInt = (n: unknown, min: number) => Number.isSafeInteger(n) && (n as number) >= min;
+const valid = (h: any) =>
+  h !== null && typeof h === "object" && h.v === 1 && typeof h.id === "string" && h.id !== "" && isInt(h.pgid, 2) && h.pgid <= 4_194_304 &&
+  isInt(h.leaderStart, 0) && typeof h.bootId === "string" && typeof h.host === "string" && isInt(h.uid, 0) && Array.isArray(h.argv) &&
+  h.argv.length > 0 && h.argv.every((a: unknown) => typeof a === "string") && typeof h.cwd === "string" && isInt(h.startedAt, 0) && typeof h.mode === "string";
+const PRINTABLE = /^[\x20-\x7e]*$/;
+const shown = (s: string) => (PRINTABLE.test(s) ? s : JSON.stringify(s).slice(1, -1));
+const SHELL_SAFE = /^[A-Za-z0-9_./:=@%+,-]+$/;
+const command = (argv: string[]) => shown(argv.map((a) => (SHELL_SAFE.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" "));
 const statOf = (pid: number) => {
   const st = readFileSync(`/proc/${pid}/stat`, "latin1");
   return st.slice(st.lastIndexOf(")") + 2).split(" ");
 };
 const children = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, "latin1").split(" ").filter(Boolean).map(Number);
+
+const files = new Set<string>();
+const names: string[] = [];
+for (const d of readdirSync(`${dir}/pids`, { withFileTypes: true })) {
+  names.push(d.name);
+  if (d.isFile()) files.add(d.name);
+}
 const rows: Record<string, unknown>[] = [];
-for (const name of readdirSync(`${dir}/pids`).sort()) {
+for (const name of names.sort()) {
   if (name.startsWith(".")) continue;
-  const path = `${dir}/pids/${name}`;
-  const owner = lstatSync(path).uid;
-  const h = JSON.parse(readFileSync(path, "utf8"));
-  let state = "exited";
-  try {
-    const f = statOf(h.pgid);
-    state = owner !== uid || h.bootId !== bootId || Number(f[19]) !== h.leaderStart ? "stale" : f[0] === "Z" ? "exited" : "running";
+  let h: any = null;
+  let owner = -1;
+  if (files.has(name)) {
+    const fd = openSync(`${dir}/pids/${name}`, READ);
     try {
-      process.kill(-h.pgid, 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EPERM") state = "foreign";
+      const st = fstatSync(fd);
+      owner = st.uid;
+      if (st.isFile()) h = JSON.parse(readFileSync(fd, "utf8"));
+    } catch {
+      h = null;
+    } finally {
+      closeSync(fd);
     }
-  } catch {}
+  }
+  if (!valid(h) || idOf(name) !== h.id) {
+    rows.push({ id: idOf(name), state: "corrupt", pgid: null, argv: [] });
+    continue;
+  }
+  let state = "exited";
+  if (owner !== uid || h.uid !== uid || h.host !== host) state = "foreign";
+  else if (h.bootId !== bootId) state = "stale";
+  else {
+    try {
+      const f = statOf(h.pgid);
+      state = Number(f[19]) !== h.leaderStart || Number(f[2]) !== h.pgid ? "stale" : f[0] === "Z" ? "exited" : "running";
+      try {
+        process.kill(-h.pgid, 0);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EPERM") state = "foreign";
+      }
+    } catch {}
+  }
   const row: Record<string, unknown> = { id: h.id, state, pgid: h.pgid, startedAt: new Date(h.startedAt).toISOString(), argv: h.argv };
   if (json && state === "running") {
     let cpu = 0;
@@ -59,10 +108,29 @@ for (const name of readdirSync(`${dir}/pids`).sort()) {
   }
   rows.push(row);
 }
+// The states `kraal up` reports for its agents (between runs they have no handle).
+try {
+  const up = JSON.parse(readFileSync(`${dir}/supervisor`, "utf8"));
+  for (const r of rows) if (up.agents?.[r.id as string]?.state === "starting") r.state = "starting";
+} catch {}
 let out: string;
 if (json) out = `${JSON.stringify(rows, null, 2)}\n`;
 else {
   out = "ID  STATE  PGID  STARTED  UPTIME  COMMAND\n";
-  for (const r of rows) out += `${r.id}  ${r.state}  ${r.pgid}  ${String(r.startedAt).slice(0, 19).replace("T", " ")}  ${Math.round((now - Date.parse(String(r.startedAt))) / 1000)}s  ${(r.argv as string[]).join(" ")}\n`;
+  for (const r of rows) {
+    const started = r.startedAt ? String(r.startedAt) : "";
+    out += `${shown(String(r.id))}  ${r.state}  ${r.pgid ?? "-"}  ${started ? started.slice(0, 19).replace("T", " ") : "-"}  ${started ? `${Math.round((now - Date.parse(started)) / 1000)}s` : "-"}  ${command(r.argv as string[])}\n`;
+  }
+  // Agents that finished in the last hour: counted from the history's tail.
+  try {
+    const fd = openSync(`${dir}/history.jsonl`, READ);
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(size, 65536));
+    const n = readSync(fd, buf, 0, buf.length, size - buf.length);
+    closeSync(fd);
+    let recent = 0;
+    for (const m of buf.subarray(0, n).toString("utf8").matchAll(/"endedAt":(\d+)/g)) if (Number(m[1]) >= now - 3_600_000) recent++;
+    if (recent) out += `(${recent} finished in the last hour)\n`;
+  } catch {}
 }
 writeSync(1, out);
