@@ -52,21 +52,20 @@ function timeOnce(c: Cmd): number {
 }
 
 /**
- * Medians of two commands measured alternately (A, B, A, B, ...) after a warm-up of each, so
- * that drift in the machine's state (frequency, caches, other load) lands on both sides alike.
+ * Medians of commands measured in turn (A, B, C, A, B, C, ...) after a warm-up of each, so that
+ * drift in the machine's state (frequency, caches, other load) lands on all of them alike.
  */
+function timeMany(cmds: Cmd[], runs = RUNS): number[] {
+  for (let i = 0; i < 3; i++) for (const c of cmds) timeOnce(c);
+  const times = cmds.map(() => [] as number[]);
+  for (let i = 0; i < runs; i++) cmds.forEach((c, k) => times[k]!.push(timeOnce(c)));
+  return times.map(median);
+}
+
+/** timeMany of two commands. */
 function timePair(a: Cmd, b: Cmd, runs = RUNS): [number, number] {
-  for (let i = 0; i < 3; i++) {
-    timeOnce(a);
-    timeOnce(b);
-  }
-  const ta: number[] = [];
-  const tb: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    ta.push(timeOnce(a));
-    tb.push(timeOnce(b));
-  }
-  return [median(ta), median(tb)];
+  const [ta, tb] = timeMany([a, b], runs);
+  return [ta!, tb!];
 }
 
 // ---- floors --------------------------------------------------------------------------------
@@ -307,15 +306,14 @@ try {
   }
 
   if (want("run")) {
-    const [r, f] = timePair(kraal(env, "run", "--", "true"), { argv: [floors.run] });
     // What recording a handle before the command runs costs any design (lock, handle, go): measured
-    // beside the run floor, so a missed target shows how much of it is kraal's own.
+    // in the same interleaved series, so a missed target shows how much of it is kraal's own.
     const ownedDir = mkdtempSync(join(tmpdir(), "kraal-bench-owned-"));
     dirsToClean.push(ownedDir);
-    const [o, f2] = timePair({ argv: [floors.runOwned, ownedDir] }, { argv: [floors.run] });
+    const [r, f, o] = timeMany([kraal(env, "run", "--", "true"), { argv: [floors.run] }, { argv: [floors.runOwned, ownedDir] }]) as [number, number, number];
     report({
       what: "kraal run -- true", ms: r, floor: "run floor (Bun.spawn sh -c true)", floorMs: f, target: 1.3,
-      note: `owned-run floor (node:fs, flock, handle written before go; scripts/bench-floors/run-owned.ts): ${fmt(o)} ms = ${(o / f2).toFixed(2)}× the run floor; kraal run = ${(r / o).toFixed(2)}× it`,
+      note: `owned-run floor (node:fs, flock, handle written before go; scripts/bench-floors/run-owned.ts): ${fmt(o)} ms = ${(o / f).toFixed(2)}× the run floor; kraal run = ${(r / o).toFixed(2)}× it`,
     });
   }
 
@@ -340,21 +338,22 @@ try {
     const e = newState("group");
     spawnMany(e, 0, 100);
     const dir = e.KRAAL_DIR!;
-    /** The same N measured against the owned-ps floor too (what the issues add to every ps): a note. */
-    const owned = (json: boolean, kraalMs: number, runs = RUNS): string => {
-      const [o, f] = timePair({ argv: [floors.psOwned, dir, ...(json ? ["--json"] : [])] }, { argv: [floors.ps, dir, ...(json ? ["--json"] : [])] }, runs);
-      return `owned-ps floor (what the issues ask of every ps: citty, trust check, file owner, field checks, id encoding, EPERM probe, escaping, up's states, ${json ? "pid/CPU/RSS reads" : "the finished-lately line"}; scripts/bench-floors/ps-owned.ts): ${fmt(o)} ms = ${(o / f).toFixed(2)}× the ps floor; kraal = ${(kraalMs / o).toFixed(2)}× it`;
+    /**
+     * kraal ps, the ps floor and the owned-ps floor (what the issues add to every ps), all three in
+     * one interleaved series, so the owned floor's ratio and kraal's are of the same moments.
+     */
+    const psRow = (what: string, n: string, json: boolean, runs = RUNS) => {
+      const flag = json ? ["--json"] : [];
+      const [p, f, o] = timeMany([kraal(e, "ps", ...flag), { argv: [floors.ps, dir, ...flag] }, { argv: [floors.psOwned, dir, ...flag] }], runs);
+      const owned = `owned-ps floor (what the issues ask of every ps: citty, trust check, file owner, field checks, id encoding, EPERM probe, escaping, up's states, ${json ? "pid/CPU/RSS reads" : "the finished-lately line"}; scripts/bench-floors/ps-owned.ts): ${fmt(o!)} ms = ${(o! / f!).toFixed(2)}× the ps floor; kraal = ${(p! / o!).toFixed(2)}× it`;
+      report({ what, ms: p!, floor: `ps floor${json ? " --json" : ""}, N=${n}`, floorMs: f!, target: 1.3, note: json ? owned : `group tier; ${owned}` });
     };
-    const [p, f] = timePair(kraal(e, "ps"), { argv: [floors.ps, dir] });
-    report({ what: "ps, 100 running agents", ms: p, floor: "ps floor, N=100", floorMs: f, target: 1.3, note: `group tier; ${owned(false, p)}` });
-    const [pj, fj] = timePair(kraal(e, "ps", "--json"), { argv: [floors.ps, dir, "--json"] });
-    report({ what: "ps --json, 100 running agents", ms: pj, floor: "ps floor --json, N=100", floorMs: fj, target: 1.3, note: owned(true, pj) });
+    psRow("ps, 100 running agents", "100", false);
+    psRow("ps --json, 100 running agents", "100", true);
     if (!quick) {
       spawnMany(e, 100, 1000);
-      const [p1, f1] = timePair(kraal(e, "ps"), { argv: [floors.ps, dir] }, 10);
-      report({ what: "ps, 1,000 running agents", ms: p1, floor: "ps floor, N=1,000", floorMs: f1, target: 1.3, note: `group tier; ${owned(false, p1, 10)}` });
-      const [pj1, fj1] = timePair(kraal(e, "ps", "--json"), { argv: [floors.ps, dir, "--json"] }, 10);
-      report({ what: "ps --json, 1,000 running agents", ms: pj1, floor: "ps floor --json, N=1,000", floorMs: fj1, target: 1.3, note: owned(true, pj1, 10) });
+      psRow("ps, 1,000 running agents", "1,000", false, 10);
+      psRow("ps --json, 1,000 running agents", "1,000", true, 10);
     }
     run(e, "kill", "--all");
   }

@@ -1,6 +1,7 @@
 // The owned-ps floor (a second reference for ps, not a target's floor): the ps floor plus what the
 // issues ask of every `ps`, each done the cheapest way, inline, with no messages or abstractions:
-//   - the CLI's argument parser: citty, the project's chosen library;
+//   - the CLI's argument parser: citty, the project's chosen library, and the check citty leaves
+//     out: an unknown flag is refused (principle 3: bad input gets one clear line);
 //   - #8: the state directory's trust check (a real directory of ours, not group/other-writable),
 //     each handle file's owner (fstat of the opened file: no extra lookup), never opening what the
 //     listing says is not a regular file;
@@ -8,17 +9,25 @@
 //     name the reversible encoding of its id, its host, user and boot this machine's, the leader's
 //     start time and group;
 //   - #8: a signal probe of each group (EPERM: another user's group is shown foreign);
-//   - #8: ids and commands shown escaped (no raw control bytes), arguments quoted as a shell would;
+//   - #8: ids and commands shown escaped (no raw control bytes), arguments quoted as a shell would,
+//     in columns measured to fit (a width to cut to on a terminal), with the tier (#9);
 //   - #3, #10: the state `kraal up` reports for its agents (its record, read if there is one), and
 //     the line saying how many agents finished in the last hour (the history's tail);
 //   - --json (#10): each running agent's pid, CPU and RSS (its processes' children and stat).
-// No sweep writes (nothing here is retirable), no widths, no colour.
+// No sweep writes (nothing here is retirable), no colour, no cutting (the bench's stdout is a pipe).
 //   ps-owned-floor STATE_DIR [--json]
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "citty";
 
-const args = parseArgs(process.argv.slice(2), { dir: { type: "positional" }, json: { type: "boolean" } });
+const argv = process.argv.slice(2);
+for (const a of argv) {
+  if (a.startsWith("-") && a !== "--json") {
+    writeSync(2, `unknown option ${a}\n`);
+    process.exit(2);
+  }
+}
+const args = parseArgs(argv, { dir: { type: "positional" }, json: { type: "boolean" } });
 const dir = String(args.dir);
 const json = Boolean(args.json);
 const uid = process.getuid!();
@@ -116,11 +125,14 @@ try {
 let out: string;
 if (json) out = `${JSON.stringify(rows, null, 2)}\n`;
 else {
-  out = "ID  STATE  PGID  STARTED  UPTIME  COMMAND\n";
+  const cells = [["ID", "STATE", "PGID", "TIER", "STARTED", "UPTIME", "COMMAND"]];
   for (const r of rows) {
     const started = r.startedAt ? String(r.startedAt) : "";
-    out += `${shown(String(r.id))}  ${r.state}  ${r.pgid ?? "-"}  ${started ? started.slice(0, 19).replace("T", " ") : "-"}  ${started ? `${Math.round((now - Date.parse(started)) / 1000)}s` : "-"}  ${command(r.argv as string[])}\n`;
+    cells.push([shown(String(r.id)), String(r.state), String(r.pgid ?? "-"), r.pgid ? "group" : "-", started ? started.slice(0, 19).replace("T", " ") : "-", started ? `${Math.round((now - Date.parse(started)) / 1000)}s` : "-", command(r.argv as string[])]);
   }
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
+  out = "";
+  for (const c of cells) out += `${c.map((v, i) => (i < c.length - 1 ? v.padEnd(widths[i]!) : v)).join("  ")}\n`;
   // Agents that finished in the last hour: counted from the history's tail.
   try {
     const fd = openSync(`${dir}/history.jsonl`, READ);
