@@ -57,6 +57,23 @@ describe("log rotation", () => {
     expect(run("wait", "slow").code).toBe(7);
   }, 60_000);
 
+  /**
+   * Replaces the file at `path` with what `plant` makes there. The log writer's dd may create the
+   * log again between the removal and the planting (it opens it with O_CREAT when it starts): then
+   * the removal is done again, until the planted thing is what stands at the path.
+   */
+  function plantAt(path: string, plant: () => void): void {
+    for (let tries = 0; ; tries++) {
+      rmSync(path, { force: true });
+      try {
+        plant();
+        return;
+      } catch (e) {
+        if (tries >= 50) throw e;
+      }
+    }
+  }
+
   test("a symlink or FIFO put at the log's path is never written through nor waited on by the writer", async () => {
     const victim = join(t.dir, "victim");
     writeFileSync(victim, "untouched\n");
@@ -64,8 +81,7 @@ describe("log rotation", () => {
     // 16K: the writer reopens the log every 16 reads; the agent writes 40 short lines after go.
     spawnOk(t, "planted", ["sh", "-c", `while [ ! -e "$0" ]; do sleep 0.01; done; i=0; while [ $i -lt 40 ]; do echo line$i; i=$((i+1)); sleep 0.01; done`, go], ["--log-max", "16K"]);
     const log = join(t.layout.logs, "planted.log");
-    rmSync(log);
-    symlinkSync(victim, log);
+    plantAt(log, () => symlinkSync(victim, log));
     writeFileSync(go, "");
     expect(run("wait", "planted").code).toBe(0);
     expect(readFileSync(victim, "utf8")).toBe("untouched\n");
@@ -74,8 +90,9 @@ describe("log rotation", () => {
     const fifoGo = join(t.dir, "go2");
     spawnOk(t, "fifo", ["sh", "-c", `while [ ! -e "$0" ]; do sleep 0.01; done; i=0; while [ $i -lt 40 ]; do echo line$i; i=$((i+1)); sleep 0.01; done`, fifoGo], ["--log-max", "16K"]);
     const fifoLog = join(t.layout.logs, "fifo.log");
-    rmSync(fifoLog);
-    expect(Bun.spawnSync(["mkfifo", fifoLog]).exitCode).toBe(0);
+    plantAt(fifoLog, () => {
+      if (Bun.spawnSync(["mkfifo", fifoLog]).exitCode !== 0) throw new Error(`mkfifo ${fifoLog} failed`);
+    });
     writeFileSync(fifoGo, "");
     expect(run("wait", "fifo").code).toBe(0);
     // The writer ends once the agent's output is done: its lock is free.
