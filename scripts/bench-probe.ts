@@ -49,9 +49,9 @@ if (mode === "ps" || mode === "ps-json") {
   const { readStat } = await import("../src/handle/probes.ts");
   const reads = await repeat("sweep: read + validate N handles", () => names.map((n) => readHandle(`${l.pids}/${n}`, files.has(n))));
   await repeat("sweep: N /proc/<pid>/stat reads", () => reads.map((r) => (r.kind === "handle" ? readStat(r.handle.pgid) : null)));
-  const { rowOfEntry, withSupervisor, withDetails } = await import("../src/cli/rows.ts");
+  const { rowsOfEntries, withSupervisor, withDetails } = await import("../src/cli/rows.ts");
   const { readSupervisor } = await import("../src/supervise/supervisor.ts");
-  const rows = withSupervisor(report.kept.map(rowOfEntry), readSupervisor(l));
+  const rows = withSupervisor(rowsOfEntries(report.kept), readSupervisor(l));
   step("rows + supervisor record");
   const { writeOut, writeJson } = await import("../src/cli/output.ts");
   if (mode === "ps-json") {

@@ -10,7 +10,8 @@ import type { AgentState } from "../handle/verdict.ts";
 import { tierOf } from "../handle/handle.ts";
 import type { Tier } from "../sys/cgroup.ts";
 import { census, cgroupUsage } from "../lifecycle/contain.ts";
-import type { CgroupRef } from "../sys/cgroup-ops.ts";
+import { type CgroupRef, childlessChildren } from "../sys/cgroup-ops.ts";
+import { dirname } from "node:path";
 
 /**
  * One agent as `ps --json` and `status --json` print it. A stable scripting interface:
@@ -89,10 +90,26 @@ export function startedMs(r: AgentRow): number | null {
   return startedMsOf.get(r) ?? (r.startedAt ? Date.parse(r.startedAt) : null);
 }
 
-export function rowOfEntry(e: Entry): AgentRow {
+/**
+ * The rows of a listing. Whether agent cgroups have child cgroups is asked once per parent (two
+ * reads), not by a look into each agent's cgroup: ps calls this for every agent it lists.
+ */
+export function rowsOfEntries(entries: Entry[]): AgentRow[] {
+  const childless = new Map<string, boolean>();
+  const leaf = (cgroup: string) => {
+    const parent = dirname(cgroup);
+    let known = childless.get(parent);
+    if (known === undefined) childless.set(parent, (known = childlessChildren(parent)));
+    return known;
+  };
+  return entries.map((e) => rowOfEntry(e, leaf));
+}
+
+/** One entry's row; `leaf` says whether an agent cgroup is known to have no children (rowsOfEntries). */
+export function rowOfEntry(e: Entry, leaf?: (cgroup: string) => boolean): AgentRow {
   const v = e.verdict;
   const h = v.handle;
-  const counted = h?.cgroup && v.ours && v.state === "running" ? census(h.cgroup, h.pgid) : null;
+  const counted = h?.cgroup && v.ours && v.state === "running" ? census(h.cgroup, h.pgid, { leaf: leaf?.(h.cgroup.path) }) : null;
   const row: AgentRow = {
     id: e.id ?? e.name,
     state: v.state,

@@ -151,10 +151,12 @@ export interface Census {
  * `pgid`: the daemons it left behind (tmux, ssh-agent, setsid). A member's group comes from
  * getpgid(2), one system call, not a read of its /proc/<pid>/stat (ps calls this per agent). For
  * a cgroup the caller has just proven ours (its verdict): a count to show, never a reason to signal.
+ * `leaf`: the caller knows the cgroup has no children (see sys/cgroup-ops.ts childlessChildren).
  */
-export function census(ref: CgroupRef, pgid: number, getpgid: (pid: number) => number = (pid) => loadLibc().getpgid(pid)): Census {
+export function census(ref: CgroupRef, pgid: number, opts: { leaf?: boolean; getpgid?: (pid: number) => number } = {}): Census {
+  const getpgid = opts.getpgid ?? ((pid: number) => loadLibc().getpgid(pid));
   const c: Census = { members: 0, escapees: 0 };
-  for (const pid of cgroupTreeMembers(ref.path)) {
+  for (const pid of cgroupTreeMembers(ref.path, opts.leaf)) {
     const group = pid === pgid ? pgid : getpgid(pid);
     if (group < 0) continue; // gone since cgroup.procs was read
     c.members++;

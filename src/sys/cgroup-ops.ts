@@ -71,10 +71,27 @@ export function cgroupMembers(path: string): number[] {
   return out;
 }
 
-/** Every member of the cgroup and of its descendants (a nested kraal's agents), depth first. */
-export function cgroupTreeMembers(path: string): number[] {
-  const subs = subCgroups(path);
-  return subs.length ? [...subs.flatMap(cgroupTreeMembers), ...cgroupMembers(path)] : cgroupMembers(path);
+/**
+ * Every member of the cgroup and of its descendants (a nested kraal's agents), depth first.
+ * `leaf`: the caller knows it has no child cgroups (see childlessChildren), so none are looked for.
+ */
+export function cgroupTreeMembers(path: string, leaf = false): number[] {
+  const subs = leaf ? [] : subCgroups(path);
+  return subs.length ? [...subs.flatMap((sub) => cgroupTreeMembers(sub)), ...cgroupMembers(path)] : cgroupMembers(path);
+}
+
+/**
+ * True when no child cgroup of `parent` has children of its own: its live descendants
+ * (cgroup.stat's nr_descendants) are exactly its subdirectories (link count minus 2). Two reads
+ * for all the agent cgroups under one base, instead of a look into each; false when unsure.
+ */
+export function childlessChildren(parent: string): boolean {
+  try {
+    const m = /^nr_descendants (\d+)$/m.exec(readFileSync(join(parent, "cgroup.stat"), "latin1"));
+    return m !== null && Number(m[1]) === lstatSync(parent).nlink - 2;
+  } catch {
+    return false;
+  }
 }
 
 const CONTROL_FILE = /^[a-z]+\.[a-z_.]+$/;

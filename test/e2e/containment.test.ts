@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { detectContainment } from "../../src/sys/cgroup.ts";
 import { killCgroup, readEvents } from "../../src/sys/cgroup-ops.ts";
@@ -92,6 +92,29 @@ describe.skipIf(!CGROUP)("the cgroup tier: nothing an agent starts outlives it",
       expect(existsSync(cg.path)).toBe(false);
     } finally {
       bystander.kill("SIGKILL");
+      killAll(survivors(tag));
+    }
+  }, 30_000);
+
+  test("ps counts the members of a child cgroup an agent made, beside agents without one", async () => {
+    const { tag, env } = tagged();
+    try {
+      for (const id of ["nested", "plain"]) {
+        expect(run(["spawn", id, "--", "sh", "-c", `sleep 1000 & echo $! > ${t.dir}/${id}.pid; wait`], env).code).toBe(0);
+      }
+      await waitUntil(() => existsSync(join(t.dir, "nested.pid")) && existsSync(join(t.dir, "plain.pid")), { what: "the agents' pid files" });
+      const flat = JSON.parse(run(["ps", "--json"]).stdout) as { id: string; members: number; escapees: number }[];
+      expect(flat.map((r) => [r.id, r.members, r.escapees])).toEqual([["nested", 3, 0], ["plain", 3, 0]]);
+      // The agent's sleep moves into a child cgroup of the agent's own (as a nested kraal's agent would be).
+      const inner = join(cgroupOf("nested").path, "inner");
+      mkdirSync(inner);
+      writeFileSync(join(inner, "cgroup.procs"), readFileSync(join(t.dir, "nested.pid"), "utf8").trim());
+      const rows = JSON.parse(run(["ps", "--json"]).stdout) as { id: string; members: number; escapees: number }[];
+      expect(rows.map((r) => [r.id, r.members, r.escapees])).toEqual([["nested", 3, 0], ["plain", 3, 0]]);
+      expect(run(["ps"]).stdout).toMatch(/nested +running +\d+ +cgroup +3 /);
+      expect(run(["kill", "--all"]).code).toBe(0);
+      expect(existsSync(inner)).toBe(false);
+    } finally {
       killAll(survivors(tag));
     }
   }, 30_000);

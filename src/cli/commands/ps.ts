@@ -4,7 +4,7 @@ import { printable, truncate } from "../../base/printable.ts";
 import { countEndedSince, readHistory } from "../../lifecycle/history.ts";
 import { useColor, writeJson, writeOut } from "../output.ts";
 import { isTerminal } from "../../sys/tty.ts";
-import { type AgentRow, rowOfEntry, rowOfHistory, startedMs, withDetails, withSupervisor } from "../rows.ts";
+import { type AgentRow, rowOfHistory, rowsOfEntries, startedMs, withDetails, withSupervisor } from "../rows.ts";
 import { readSupervisor } from "../../supervise/supervisor.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import type { Layout } from "../../handle/state.ts";
@@ -156,7 +156,7 @@ export async function listRows(l: Layout, all: boolean): Promise<AgentRow[]> {
   const report = await sweep(l, { busyOk: true });
   if (report.unwritable) warnUnwritable(report.unwritable);
   if (report.busy) warnBusy(report.busy);
-  const current = report.kept.map(rowOfEntry);
+  const current = rowsOfEntries(report.kept);
   const corrupt: AgentRow[] = report.corrupt.map((c) => ({
     id: c.id ?? c.name, state: "corrupt", pgid: null, argv: [], cwd: null, startedAt: null, endedAt: null, exitCode: null, signal: null, reason: c.reason,
   }));
