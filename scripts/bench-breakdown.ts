@@ -3,10 +3,10 @@
  * in the order the command calls them, compiled with kraal's flags) times each step from inside,
  * interleaved with the real command so both see the same machine. Returns a Markdown section.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compileLikeKraal } from "./bench-compile.ts";
+import { scratchDir } from "./bench-scratch.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -66,7 +66,7 @@ function table(title: string, s: Sample): string {
 
 export async function breakdown(opts: { bin: string; runs: number; env: Env }): Promise<string> {
   const probe = await compileLikeKraal(join(ROOT, "scripts/bench-probe.ts"), join(ROOT, ".cache/bench/probe"));
-  const dir = mkdtempSync(join(tmpdir(), "kraal-bench-breakdown-"));
+  const dir = scratchDir("kraal-bench-breakdown-");
   const env: Env = { ...opts.env, KRAAL_DIR: dir };
   const kraal = (...args: string[]) => timed([opts.bin, ...args], env).ms;
   const sections: string[] = [];

@@ -12,10 +12,10 @@
  *   other commands slower?).
  * Medians of interleaved runs (A, B, A, B, ...), so the machine's drift lands on both sides.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compileLikeKraal } from "./bench-compile.ts";
+import { scratchDir } from "./bench-scratch.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BIN = join(ROOT, "dist/kraal");
@@ -80,7 +80,7 @@ async function initializeOnce(env: Record<string, string>, cmd?: string[]): Prom
 
 export async function benchMcp(opts: { runs?: number; before?: string } = {}): Promise<McpRow[]> {
   const runs = opts.runs ?? RUNS;
-  const work = mkdtempSync(join(tmpdir(), "kraal-bench-mcp-"));
+  const work = scratchDir("kraal-bench-mcp-");
   const env = { ...(process.env as Record<string, string>), KRAAL_DIR: join(work, "state"), NO_COLOR: "1" };
   const rows: McpRow[] = [];
   try {

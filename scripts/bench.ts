@@ -12,12 +12,13 @@
  * start-stop-daemon (package dpkg, present on any Debian). Rows whose tool is missing are skipped
  * with a note saying what to install. Not run by CI: CI machines are too noisy for timings.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, hostname, tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import pkg from "../package.json";
 import { breakdown } from "./bench-breakdown.ts";
 import { compileLikeKraal } from "./bench-compile.ts";
+import { scratchDir } from "./bench-scratch.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BIN = join(ROOT, "dist/kraal");
@@ -121,7 +122,7 @@ function other(o: Other): void {
 
 // ---- kraal helpers -------------------------------------------------------------------------
 
-const state = mkdtempSync(join(tmpdir(), "kraal-bench-"));
+const state = scratchDir("kraal-bench-");
 const baseEnv: Env = { ...(process.env as Env), NO_COLOR: "1" };
 delete baseEnv.KRAAL_TIER;
 const envFor = (dir: string, tier?: string): Env => ({ ...baseEnv, KRAAL_DIR: dir, ...(tier ? { KRAAL_TIER: tier } : {}) });
@@ -134,7 +135,7 @@ function run(e: Env, ...args: string[]): string {
 }
 const dirsToClean: string[] = [state];
 function newState(tier?: string): Env {
-  const d = mkdtempSync(join(tmpdir(), "kraal-bench-"));
+  const d = scratchDir("kraal-bench-");
   dirsToClean.push(d);
   return envFor(d, tier);
 }
@@ -217,7 +218,7 @@ async function startUntil(cmd: Cmd, n: number, started: RegExp) {
 
 /** A kraal.toml of `n` agents in a fresh directory. */
 function upDir(n: number, ignoreTerm = false): string {
-  const dir = mkdtempSync(join(tmpdir(), "kraal-bench-up-"));
+  const dir = scratchDir("kraal-bench-up-");
   dirsToClean.push(dir);
   const cmd = ignoreTerm ? `["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]` : `["sleep", "1000"]`;
   writeFileSync(join(dir, "kraal.toml"), Array.from({ length: n }, (_, i) => `[agents.u${i}]\ncmd = ${cmd}\n`).join(""));
@@ -308,7 +309,7 @@ try {
   if (want("run")) {
     // What recording a handle before the command runs costs any design (lock, handle, go): measured
     // in the same interleaved series, so a missed target shows how much of it is kraal's own.
-    const ownedDir = mkdtempSync(join(tmpdir(), "kraal-bench-owned-"));
+    const ownedDir = scratchDir("kraal-bench-owned-");
     dirsToClean.push(ownedDir);
     const [r, f, o] = timeMany([kraal(env, "run", "--", "true"), { argv: [floors.run] }, { argv: [floors.runOwned, ownedDir] }], 2 * RUNS) as [number, number, number];
     report({
@@ -475,7 +476,7 @@ try {
   if (want("sweep")) {
     // Sweep of stale handles against reading the same files with one cat.
     const N = quick ? 1000 : 10_000;
-    const sweepDir = mkdtempSync(join(tmpdir(), "kraal-bench-sweep-"));
+    const sweepDir = scratchDir("kraal-bench-sweep-");
     dirsToClean.push(sweepDir);
     const plant = () => {
       mkdirSync(join(sweepDir, "pids"), { recursive: true, mode: 0o700 });
