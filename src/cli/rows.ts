@@ -91,7 +91,7 @@ export function startedMs(r: AgentRow): number | null {
 }
 
 /**
- * The rows of a listing. Whether agent cgroups have child cgroups is asked once per parent (two
+ * The rows of a listing. Whether agent cgroups have child cgroups is asked once per parent (three
  * reads), not by a look into each agent's cgroup: ps calls this for every agent it lists.
  */
 export function rowsOfEntries(entries: Entry[]): AgentRow[] {

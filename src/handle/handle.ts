@@ -1,6 +1,7 @@
 // Layer handle/: what proves an agent is ours. Ids, the handle record, /proc/<pid>/stat probes,
 // exit records, the verdict, the state lock and layout. Imports base/ and sys/; never signals.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, type Stats } from "node:fs";
+import { lstatSync } from "node:fs";
+import { describeKind, readSafe, UnsafeFileError } from "../sys/safe-fs.ts";
 import { PID_LIMIT } from "./probes.ts";
 import type { CgroupRef } from "../sys/cgroup-ops.ts";
 import type { Tier } from "../sys/cgroup.ts";
@@ -122,67 +123,38 @@ export function parseHandle(text: string): { handle: Handle } | { legacy: number
 /**
  * Reads one entry of pids/ without ever following it: symlinks, directories, FIFOs, devices
  * and oversized files are reported as corrupt before anything is opened (a FIFO opened for
- * reading would block forever). The read itself uses O_NOFOLLOW|O_NONBLOCK, so a file swapped
- * for a link or FIFO after the lstat fails or reads empty instead of hanging or misleading.
+ * reading would block forever). The read itself (sys/safe-fs.ts readSafe) opens with
+ * O_NOFOLLOW|O_NONBLOCK, checks with fstat what it opened and reads at most MAX_HANDLE_BYTES, so
+ * a file swapped for a link, FIFO or huge file after the lstat is reported, never followed,
+ * waited on or read whole.
  *
  * `listedAsFile`: the directory listing (its d_type) said this entry is a regular file, so the
- * lstat is left out: the file is opened the same way and fstat says what was opened. Anything
- * swapped in since the listing is caught as it would be after an lstat (a link fails to open, a
- * FIFO or directory is seen by fstat and not read); every other kind stays unopened.
+ * lstat is left out; anything swapped in since the listing is caught by the same open and fstat.
  */
 export function readHandle(path: string, listedAsFile = false): HandleRead {
-  if (listedAsFile) return readOpened(path);
-  const st = lstatSync(path, { throwIfNoEntry: false });
-  if (!st) return { kind: "missing" };
-  if (!st.isFile()) return { kind: "corrupt", reason: `is ${kindOf(st)}` };
-  if (st.size > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: `is ${st.size} bytes, too big for a handle` };
-  let text: string;
-  try {
-    text = readFileSync(path, { encoding: "utf8", flag: READ_FLAGS });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === "ENOENT" ? { kind: "missing" } : { kind: "corrupt", reason: `cannot be read (${code})` };
-  }
-  return handleRead(text, st);
-}
-
-/** readHandle of an entry listed as a regular file: open, then fstat what was opened. */
-function readOpened(path: string): HandleRead {
-  let fd: number;
-  try {
-    fd = openSync(path, READ_FLAGS);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    // Gone, or no longer a file (ELOOP: a link now): the lstat path says which.
-    return code === "ENOENT" ? { kind: "missing" } : readHandle(path);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { kind: "corrupt", reason: `is ${kindOf(st)}` };
+  if (!listedAsFile) {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return { kind: "missing" };
+    if (!st.isFile()) return { kind: "corrupt", reason: `is ${describeKind(st)}` };
     if (st.size > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: `is ${st.size} bytes, too big for a handle` };
-    return handleRead(readFileSync(fd, "utf8"), st);
-  } catch (e) {
-    return { kind: "corrupt", reason: `cannot be read (${(e as NodeJS.ErrnoException).code})` };
-  } finally {
-    closeSync(fd);
   }
-}
-
-/** What a non-regular entry is, in words. */
-const kindOf = (st: Stats) => (st.isSymbolicLink() ? "a symlink" : st.isDirectory() ? "a directory" : st.isFIFO() ? "a FIFO" : "not a regular file");
-
-/** The read of a handle's text, stamped with what lstat or fstat said of its file. */
-function handleRead(text: string, st: Stats): HandleRead {
-  // At most 3 bytes of UTF-8 per UTF-16 unit: only a text that might be too big is measured.
-  if (text.length * 3 > MAX_HANDLE_BYTES && Buffer.byteLength(text) > MAX_HANDLE_BYTES) return { kind: "corrupt", reason: "grew too big while being read" };
+  let r: ReturnType<typeof readSafe>;
+  try {
+    r = readSafe(path, MAX_HANDLE_BYTES);
+  } catch (e) {
+    if (e instanceof UnsafeFileError) return { kind: "corrupt", reason: `is ${e.kind}` };
+    return { kind: "corrupt", reason: `cannot be read (${(e as NodeJS.ErrnoException).code})` };
+  }
+  if (!r) return { kind: "missing" };
+  const st = r.stat;
   const file: FileStamp = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, uid: st.uid };
+  const text = r.data.toString("utf8");
   const parsed = parseHandle(text);
   if ("handle" in parsed) return { kind: "handle", handle: parsed.handle, file, text };
   if ("legacy" in parsed) return { kind: "legacy", pgid: parsed.legacy, file, text };
   return { kind: "corrupt", reason: parsed.corrupt, file };
 }
 
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
 
 /** Atomic replace through an O_EXCL temp file of an unguessable name; see sys/safe-fs.ts. */
 export { writeFileAtomic } from "../sys/safe-fs.ts";

@@ -33,7 +33,7 @@ export function probesFor(l: Layout): VerdictProbes {
     probeGroup,
     ownPgid: ownPgid(),
     probeCgroup,
-    // The record sits under the handle's own file name: inspect rejects a handle whose id is not its name's.
+    // The record sits under the handle's own file name: inspect rejects a handle whose id is not its name's before this.
     readExit: (pgid, id) => readExitRecord(join(l.exits, encodeId(id)), pgid),
   };
 }
@@ -46,14 +46,14 @@ export function inspect(l: Layout, name: string, probes: VerdictProbes = probesF
   if (id === null && read.kind !== "missing") {
     return { name, id, path, read, verdict: { state: "corrupt", reason: "file name is not an encoded agent id", ours: false } };
   }
+  // A handle must be under its own id's name; anything else is checked no further (nor is its id encoded).
+  if (read.kind === "handle" && read.handle.id !== id) {
+    return { name, id, path, read, verdict: { state: "corrupt", reason: `records id ${JSON.stringify(read.handle.id)}, not its file name's`, ours: false } };
+  }
   // Keeps the leader's stat the verdict reads, so a row built from this entry need not read it again.
   const seen: LeaderSeen = {};
   const verdict = classify(read, probes, seen);
-  const leaderStat = seen.leaderStat ?? null;
-  if (verdict.handle && verdict.handle.id !== id) {
-    return { name, id, path, read, verdict: { state: "corrupt", reason: `records id ${JSON.stringify(verdict.handle.id)}, not its file name's`, ours: false } };
-  }
-  return { name, id, path, read, verdict, leaderStat };
+  return { name, id, path, read, verdict, leaderStat: seen.leaderStat ?? null };
 }
 
 /**

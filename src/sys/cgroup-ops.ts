@@ -82,13 +82,18 @@ export function cgroupTreeMembers(path: string, leaf = false): number[] {
 
 /**
  * True when no child cgroup of `parent` has children of its own: its live descendants
- * (cgroup.stat's nr_descendants) are exactly its subdirectories (link count minus 2). Two reads
- * for all the agent cgroups under one base, instead of a look into each; false when unsure.
+ * (cgroup.stat's nr_descendants) are exactly its subdirectories (link count minus 2). Three reads
+ * for all the agent cgroups under one base, instead of a look into each; false when unsure. (A
+ * child cgroup made while this runs can still be missed by one listing: the counts it feeds are
+ * shown, never acted on.)
  */
 export function childlessChildren(parent: string): boolean {
   try {
+    // The link count read before and after the count of descendants: a sibling made or removed in
+    // between (another kraal's spawn) could otherwise make the two agree by chance.
+    const before = lstatSync(parent).nlink;
     const m = /^nr_descendants (\d+)$/m.exec(readFileSync(join(parent, "cgroup.stat"), "latin1"));
-    return m !== null && Number(m[1]) === lstatSync(parent).nlink - 2;
+    return m !== null && Number(m[1]) === before - 2 && lstatSync(parent).nlink === before;
   } catch {
     return false;
   }

@@ -4,8 +4,8 @@
 import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, renameSync, type Stats, unlinkSync, writeSync } from "node:fs";
 import { KraalError } from "../base/errors.ts";
 
-/** Added to every open: never follow a symlink in the last component, never block on a FIFO. */
-const SAFE = C.O_NOFOLLOW | C.O_NONBLOCK;
+/** Added to every open: never follow a symlink in the last component, never block on a FIFO, never take a terminal as ours. */
+const SAFE = C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY;
 export const O_READ = C.O_RDONLY | SAFE;
 export const O_APPEND = C.O_WRONLY | C.O_APPEND | C.O_CREAT | SAFE;
 /** Read-write, created if missing (a lock file). */
@@ -50,6 +50,11 @@ const errno = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
  * Other errors (ENOENT, EACCES, ENOSPC, ...) are thrown as they are. Returns the fd (close-on-exec).
  */
 export function openSafe(path: string, flags: number, mode = 0o600): number {
+  return openChecked(path, flags, mode).fd;
+}
+
+/** openSafe, with the fstat it checked. */
+function openChecked(path: string, flags: number, mode = 0o600): { fd: number; stat: Stats } {
   let fd: number;
   try {
     fd = openSync(path, flags | SAFE, mode);
@@ -61,35 +66,37 @@ export function openSafe(path: string, flags: number, mode = 0o600): number {
     if (errno(e) === "ENXIO") throw new UnsafeFileError(path, "a FIFO");
     throw e;
   }
-  let kind: string | null;
+  let stat: Stats;
   try {
-    kind = describeKind(fstatSync(fd));
+    stat = fstatSync(fd);
   } catch (e) {
     closeSync(fd);
     throw e;
   }
+  const kind = describeKind(stat);
   if (kind) {
     closeSync(fd);
     throw new UnsafeFileError(path, kind);
   }
-  return fd;
+  return { fd, stat };
 }
 
 /**
  * Reads a whole regular file without following links or blocking. Null when it does not exist;
  * UnsafeFileError for a link, FIFO, directory or device, or when it is bigger than `maxBytes`
- * (`kind` is then "N bytes, too big"). `stat` is the fstat of the file actually read.
+ * (`kind` is then "N bytes, too big"): reading stops as soon as more than `maxBytes` have come,
+ * however the file grows meanwhile. `stat` is the fstat of the file actually read.
  */
 export function readSafe(path: string, maxBytes = Number.MAX_SAFE_INTEGER): { data: Buffer; stat: Stats } | null {
-  let fd: number;
+  let opened: { fd: number; stat: Stats };
   try {
-    fd = openSafe(path, O_READ);
+    opened = openChecked(path, O_READ);
   } catch (e) {
     if (errno(e) === "ENOENT") return null;
     throw e;
   }
+  const { fd, stat } = opened;
   try {
-    const stat = fstatSync(fd);
     if (stat.size > maxBytes) throw new UnsafeFileError(path, `${stat.size} bytes, too big`);
     const chunks: Buffer[] = [];
     let total = 0;
@@ -103,7 +110,7 @@ export function readSafe(path: string, maxBytes = Number.MAX_SAFE_INTEGER): { da
       if (total > maxBytes) throw new UnsafeFileError(path, `more than ${maxBytes} bytes, too big`);
       chunks.push(buf.subarray(0, n));
     }
-    return { data: Buffer.concat(chunks, total), stat };
+    return { data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total), stat };
   } finally {
     closeSync(fd);
   }
