@@ -121,10 +121,17 @@ export function rowOfEntry(e: Entry, leaf?: (cgroup: string) => boolean): AgentR
     exitCode: v.exit?.exitCode ?? null,
     signal: v.exit?.signal ?? null,
     reason: v.reason,
-    ...(h ? { tier: tierOf(h) } : {}),
-    ...(counted ? { members: counted.members, escapees: counted.escapees } : {}),
-    ...(h?.worktree ? { worktree: h.worktree.path, branch: h.worktree.branch } : {}),
   };
+  // Optional fields, in the order ps --json has always printed them.
+  if (h) row.tier = tierOf(h);
+  if (counted) {
+    row.members = counted.members;
+    row.escapees = counted.escapees;
+  }
+  if (h?.worktree) {
+    row.worktree = h.worktree.path;
+    row.branch = h.worktree.branch;
+  }
   if (h?.startedAt) startedMsOf.set(row, h.startedAt);
   if (counted) cgroupOf.set(row, h!.cgroup!);
   else if (e.leaderStat) leaderSeen.set(row, e.leaderStat);

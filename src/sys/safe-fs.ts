@@ -100,7 +100,8 @@ export function readSafe(path: string, maxBytes = Number.MAX_SAFE_INTEGER): { da
     if (stat.size > maxBytes) throw new UnsafeFileError(path, `${stat.size} bytes, too big`);
     const chunks: Buffer[] = [];
     let total = 0;
-    // One read for a file of the size fstat said, plus one to see EOF (or growth).
+    // Reads of one byte more than fstat said: a regular file reads short only at its end, so a
+    // short read is the whole file (nearly always one read). A full one means it grew: read on.
     const chunk = Math.min(stat.size + 1, 1 << 20);
     for (;;) {
       const buf = Buffer.allocUnsafe(chunk);
@@ -109,6 +110,7 @@ export function readSafe(path: string, maxBytes = Number.MAX_SAFE_INTEGER): { da
       total += n;
       if (total > maxBytes) throw new UnsafeFileError(path, `more than ${maxBytes} bytes, too big`);
       chunks.push(buf.subarray(0, n));
+      if (n < buf.length) break;
     }
     return { data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total), stat };
   } finally {

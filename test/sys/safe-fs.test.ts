@@ -52,6 +52,35 @@ test("readSafe: content and stat of a regular file, null when missing, refuses l
   expect(readTextSafe(f)).toBe("");
 }, T);
 
+test("readSafe reads every byte at sizes around its read size, and stops a file that grows past its limit", () => {
+  const f = join(t.dir, "sizes");
+  for (const size of [1, 4095, 4096, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 7]) {
+    const data = Buffer.alloc(size, "x");
+    data[size - 1] = 0x79; // the last byte differs: a lost or repeated tail shows
+    writeFileSync(f, data);
+    expect(readSafe(f)!.data.equals(data)).toBe(true);
+  }
+  // Bigger than the limit though fstat said less: the file is appended to while it is read.
+  const grower = Bun.spawn(["sh", "-c", `while :; do printf '%01024d' 0 >>"$0"; done`, f], { stdout: "ignore", stderr: "ignore" });
+  try {
+    writeFileSync(f, "");
+    const limit = 256 * 1024;
+    let refused = 0;
+    for (let i = 0; i < 200 && refused === 0; i++) {
+      try {
+        const r = readSafe(f, limit);
+        expect(r!.data.length).toBeLessThanOrEqual(limit);
+      } catch (e) {
+        expect(String(e)).toContain("too big");
+        refused++;
+      }
+    }
+    expect(refused).toBe(1);
+  } finally {
+    grower.kill("SIGKILL");
+  }
+}, T);
+
 test("appendSafe appends and creates 0600, never through a link or FIFO", () => {
   const { victim, link, fifo } = traps();
   const f = join(t.dir, "h");
