@@ -23,15 +23,19 @@ function git(cwd: string, ...args: string[]): string {
   return r.stdout.toString().trim();
 }
 
-/** A repository with one commit on main, in the test's temp dir. */
-function repo(): string {
-  const dir = join(t.dir, "repo");
+/** A repository at `dir` with one commit on main: `file` holding `text`. */
+function repoAt(dir: string, file: string, text: string, message: string): string {
   mkdirSync(dir);
   git(dir, "init", "--quiet", "-b", "main");
-  writeFileSync(join(dir, "README"), "hello\n");
-  git(dir, "add", "README");
-  git(dir, "commit", "--quiet", "-m", "first");
+  writeFileSync(join(dir, file), text);
+  git(dir, "add", file);
+  git(dir, "commit", "--quiet", "-m", message);
   return dir;
+}
+
+/** A repository with one commit on main, in the test's temp dir. */
+function repo(): string {
+  return repoAt(join(t.dir, "repo"), "README", "hello\n", "first");
 }
 
 const run = (cwd: string, ...args: string[]) => kraal(args, { env: env(), cwd });
@@ -256,12 +260,7 @@ describe("worktree rm", () => {
   test("a git repository inside the worktree is refused even with --force: no commit can hold its files and commits", () => {
     const dir = repo();
     const w = spawnWt(dir, "nest", [], ["true"]);
-    const sub = join(w.worktree, "sub");
-    mkdirSync(sub);
-    git(sub, "init", "--quiet", "-b", "main");
-    writeFileSync(join(sub, "precious.txt"), "committed in sub\n");
-    git(sub, "add", "precious.txt");
-    git(sub, "commit", "--quiet", "-m", "sub work");
+    const sub = repoAt(join(w.worktree, "sub"), "precious.txt", "committed in sub\n", "sub work");
     writeFileSync(join(sub, "unsaved.txt"), "not even committed\n");
     for (const flags of [[], ["--force"]]) {
       const r = run(dir, "worktree", "rm", "nest", ...flags);
