@@ -17,7 +17,6 @@
 // No sweep writes (nothing here is retirable), no colour, no cutting (the bench's stdout is a pipe).
 //   ps-owned-floor STATE_DIR [--json]
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
-import { hostname } from "node:os";
 import { parseArgs } from "citty";
 
 const argv = process.argv.slice(2);
@@ -36,7 +35,8 @@ for (const d of [dir, `${dir}/pids`]) {
   if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) throw new Error(`${d} is not ours`);
 }
 const bootId = readFileSync("/proc/sys/kernel/random/boot_id", "latin1").trim();
-const host = hostname();
+// The host name as gethostname(2) gives it, read from /proc (node:os would cost ~0.4 ms to load).
+const host = readFileSync("/proc/sys/kernel/hostname", "utf8").replace(/\n$/, "");
 const now = Date.now();
 const READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
 const PLAIN_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;

@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { hostname } from "node:os";
 
 /** The fields of /proc/<pid>/stat that identify a process. */
 export interface ProcStat {
@@ -64,6 +63,19 @@ export function readBootId(procRoot = "/proc"): string {
   return readFileSync(`${procRoot}/sys/kernel/random/boot_id`, "latin1").trim();
 }
 
+/**
+ * This machine's host name as gethostname(2) gives it (os.hostname()): the kernel's, for this
+ * process's UTS namespace, read from /proc. Loading node:os for it would cost about 0.4 ms, more
+ * than all the rest of a `ps` of ten agents.
+ */
+export function readHostname(procRoot = "/proc"): string {
+  try {
+    return readFileSync(`${procRoot}/sys/kernel/hostname`, "utf8").replace(/\n$/, "");
+  } catch {
+    return (require("node:os") as typeof import("node:os")).hostname();
+  }
+}
+
 export type GroupProbe = "alive" | "eperm" | "gone";
 
 /**
@@ -121,6 +133,6 @@ export interface Identity {
 
 let identityCache: Identity | undefined;
 export function currentIdentity(procRoot = "/proc"): Identity {
-  identityCache ??= { bootId: readBootId(procRoot), host: hostname(), uid: process.getuid?.() ?? -1 };
+  identityCache ??= { bootId: readBootId(procRoot), host: readHostname(procRoot), uid: process.getuid?.() ?? -1 };
   return identityCache;
 }

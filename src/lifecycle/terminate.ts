@@ -1,5 +1,4 @@
-import type { StopSignalName } from "../base/exit-status.ts";
-import { constants } from "node:os";
+import { signalNumber, type StopSignalName } from "../base/exit-status.ts";
 import { assertSignalableGroup, killResult } from "../handle/probes.ts";
 import type { Pidfd } from "../sys/pidfd.ts";
 
@@ -58,7 +57,7 @@ export const realSignal: TerminateDeps["signal"] = (pgid, sig) => {
 export function leaderSignal(leader: Pidfd): TerminateDeps["signal"] {
   return (pgid, sig) => {
     assertSignalableGroup(pgid);
-    const r = leader.signal(constants.signals[sig], true);
+    const r = leader.signal(signalNumber(sig)!, true);
     return r === "unsupported" ? realSignal(pgid, sig) : r;
   };
 }

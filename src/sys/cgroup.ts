@@ -1,7 +1,6 @@
 // Layer sys/: where the cgroup v2 hierarchy is, which cgroup kraal runs in, and whether kraal may
 // make agent cgroups there. Targeted reads of /proc/self/mountinfo and /proc/self/cgroup only.
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
-import { release } from "node:os";
 import { KraalError } from "../base/errors.ts";
 
 /** The containment tiers: "cgroup" (escape-proof, cgroup v2) and "group" (a process group). */
@@ -146,6 +145,8 @@ export function detectContainment(env: Record<string, string | undefined> = proc
     ? { what: "move into base", ok: true, detail: `${ancestor}/cgroup.procs is writable` }
     : { what: "move into base", ok: false, detail: `${ancestor}/cgroup.procs is not writable (needed to start an agent inside ${base})`, fix: "delegate a subtree that contains kraal's own cgroup (systemd Delegate=yes), or run kraal from inside KRAAL_CGROUP" });
   const probe = [base, ownDir].find((d) => d !== mount.mountPoint && existsSync(`${d}/cgroup.procs`));
+  // node:os only here, where it is needed (doctor, a tier check): loading it costs about 0.4 ms.
+  const { release } = require("node:os") as typeof import("node:os");
   const killOk = probe ? existsSync(`${probe}/cgroup.kill`) : kernelAtLeast(release(), KILL_SINCE);
   checks.push(killOk
     ? { what: "cgroup.kill", ok: true, detail: `kernel ${release()}` }

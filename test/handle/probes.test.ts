@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { assertSignalableGroup, ownPgid, parseStat, probeGroup, readBootId, readStat } from "../../src/handle/probes.ts";
+import { assertSignalableGroup, ownPgid, parseStat, probeGroup, readBootId, readHostname, readStat } from "../../src/handle/probes.ts";
 
 const statLine = (comm: string, state = "S", pgrp = 4242, start = 987654) =>
   `4242 (${comm}) ${state} 1 ${pgrp} ${pgrp} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 ${start} 1000 100 18446744073709551615\n`;
@@ -32,6 +32,15 @@ describe("/proc/<pid>/stat parsing", () => {
     expect(readStat(78, root)).toBeNull();
     expect(readBootId(root)).toBe("abc");
     expect(readStat(process.pid)?.state).toMatch(/[RS]/);
+  });
+
+  test("the host name read from /proc is gethostname's (os.hostname), and a proc root without it falls back to that", () => {
+    expect(readHostname()).toBe(hostname());
+    const root = mkdtempSync(join(tmpdir(), "kraal-proc-"));
+    expect(readHostname(root)).toBe(hostname());
+    mkdirSync(join(root, "sys/kernel"), { recursive: true });
+    writeFileSync(join(root, "sys/kernel/hostname"), "box.example\n");
+    expect(readHostname(root)).toBe("box.example");
   });
 });
 
