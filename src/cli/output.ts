@@ -9,7 +9,21 @@ let stdoutClosed = false;
  * Bun ignores SIGPIPE, so the write fails with EPIPE, which ends output quietly.
  */
 export function writeOut(text: string): void {
-  writeBytes(Buffer.from(text));
+  if (stdoutClosed) return;
+  // One write(2) of the string nearly always takes it all; only what a short write left is
+  // encoded again (encoding a whole table into a Buffer first cost ~0.5 ms at 1,000 rows).
+  let written = 0;
+  try {
+    written = writeSync(1, text);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EPIPE") {
+      stdoutClosed = true;
+      return;
+    }
+    if (code !== "EAGAIN") throw e;
+  }
+  if (written < Buffer.byteLength(text)) writeBytes(Buffer.from(text).subarray(written));
 }
 
 /** Writes bytes to stdout as they are (a log's contents: never decoded, never re-encoded). */
