@@ -1,4 +1,5 @@
-import { type CommandDef, parseArgs } from "citty";
+import type { CommandDef } from "citty";
+import { parsesEmptyToNothing } from "./command.ts";
 import { setCommandArgv } from "./commands/_shared.ts";
 import { invalidUtf8Args, showBytes } from "../sys/argv.ts";
 import { KraalError, EXIT, fsError, UsageError } from "../base/errors.ts";
@@ -236,7 +237,10 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
     // Ids given with --id, and for commands that run no CMD everything after `--`, are positionals
     // that may start with `-`: citty reads nothing after a `--` as a flag.
     const ids = [...byFlag.ids, ...(TAKES_COMMAND.has(name!) ? [] : (rest ?? []))];
-    const args = parseArgs(ids.length ? [...rawArgs, "--", ...ids] : rawArgs, (cmd.args ?? {}) as any);
+    const line = ids.length ? [...rawArgs, "--", ...ids] : rawArgs;
+    // citty (and the node:util it loads) only when there is something to parse.
+    const args: Record<string, any> =
+      line.length === 0 && parsesEmptyToNothing(cmd) ? { _: [] } : (await import("citty")).parseArgs(line, (cmd.args ?? {}) as any);
     setVerbose(Boolean(args.verbose));
     onLockWait((text) => log().info(text));
     await cmd.run?.({ rawArgs, args, cmd } as any);

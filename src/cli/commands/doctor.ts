@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { detectContainment } from "../../sys/cgroup.ts";
 import { pidfdSupport } from "../../sys/pidfd.ts";
 import { writeJson, writeOut } from "../output.ts";

@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { parseDuration } from "../../base/duration.ts";
 import { KraalError } from "../../base/errors.ts";
 import { log, writeOut } from "../output.ts";

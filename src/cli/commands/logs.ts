@@ -1,5 +1,5 @@
 import { closeSync, lstatSync } from "node:fs";
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { UnknownAgentError, UsageError } from "../../base/errors.ts";
 import { encodeId } from "../../handle/id.ts";
 import { followLog, logPath, printLog, type ByteSink } from "../../lifecycle/logs.ts";

@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { globalArgs, layoutFrom } from "./_shared.ts";
 
 export default defineCommand({

@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { formatDuration } from "../../base/duration.ts";
 import { printable, truncate } from "../../base/printable.ts";
 import { countEndedSince, readHistory } from "../../lifecycle/history.ts";

@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { SYNOPSIS } from "../help.ts";
 import { resolve } from "node:path";
 import { Attached } from "../../supervise/attached.ts";

@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { UsageError } from "../../base/errors.ts";
 import { writeJson, writeOut } from "../output.ts";
 import { rowOfEntry } from "../rows.ts";

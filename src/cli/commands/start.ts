@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { EXIT, KraalError, UsageError } from "../../base/errors.ts";
 import { validateId } from "../../handle/id.ts";
 import { startAgents } from "../../supervise/manage.ts";

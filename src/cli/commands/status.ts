@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { printable } from "../../base/printable.ts";
 import { EXIT, fsError, KraalError } from "../../base/errors.ts";
 import { lastRun } from "../../lifecycle/history.ts";

@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import kill from "./kill.ts";
 
 /** pm2's and supervisorctl's word for it: the same as `kraal kill`. */

@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { log, writeJson, writeOut } from "../output.ts";
 import { sweep } from "../../lifecycle/sweep.ts";
 import { globalArgs, jsonArg, layoutFrom } from "./_shared.ts";

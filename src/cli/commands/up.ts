@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { basename } from "node:path";
 import { loadConfig, findConfig, withDependencies } from "../../supervise/config.ts";
 import { UsageError, KraalError, EXIT } from "../../base/errors.ts";

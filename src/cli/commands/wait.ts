@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { parseDuration } from "../../base/duration.ts";
 import { KraalError, EXIT } from "../../base/errors.ts";
 import { describeExit, toShellStatus } from "../../base/exit-status.ts";

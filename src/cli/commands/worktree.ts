@@ -1,4 +1,4 @@
-import { defineCommand } from "citty";
+import { defineCommand } from "../command.ts";
 import { SYNOPSIS } from "../help.ts";
 import { parseDuration } from "../../base/duration.ts";
 import { UsageError } from "../../base/errors.ts";
