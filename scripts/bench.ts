@@ -346,7 +346,7 @@ try {
     const psRow = (what: string, n: string, json: boolean, runs = RUNS) => {
       const flag = json ? ["--json"] : [];
       const [p, f, o] = timeMany([kraal(e, "ps", ...flag), { argv: [floors.ps, dir, ...flag] }, { argv: [floors.psOwned, dir, ...flag] }], runs);
-      const owned = `owned-ps floor (what the issues ask of every ps: citty, trust check, file owner, field checks, id encoding, EPERM probe, escaping, up's states, ${json ? "pid/CPU/RSS reads" : "the finished-lately line"}; scripts/bench-floors/ps-owned.ts): ${fmt(o!)} ms = ${(o! / f!).toFixed(2)}× the ps floor; kraal = ${(p! / o!).toFixed(2)}× it`;
+      const owned = `owned-ps floor (what the issues ask of every ps: citty when there are flags, trust check, terminal check, file owner, field checks, id encoding, EPERM probe, escaping, up's states, ${json ? "pid/CPU/RSS reads" : "the finished-lately line"}; scripts/bench-floors/ps-owned.ts): ${fmt(o!)} ms = ${(o! / f!).toFixed(2)}× the ps floor; kraal = ${(p! / o!).toFixed(2)}× it`;
       report({ what, ms: p!, floor: `ps floor${json ? " --json" : ""}, N=${n}`, floorMs: f!, target: 1.3, note: json ? owned : `group tier; ${owned}` });
     };
     // Twice the usual runs (20 at 1,000 agents): the owned floor's ratio sits near the target, and 30

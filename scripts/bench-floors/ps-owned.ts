@@ -1,13 +1,16 @@
 // The owned-ps floor (a second reference for ps, not a target's floor): the ps floor plus what the
 // issues ask of every `ps`, each done the cheapest way, inline, with no messages or abstractions:
-//   - the CLI's argument parser: citty, the project's chosen library, and the check citty leaves
-//     out: an unknown flag is refused (principle 3: bad input gets one clear line);
+//   - the CLI's argument parser: citty, the project's chosen library, loaded when there are flags
+//     to parse (as kraal does), and the check citty leaves out: an unknown flag is refused
+//     (principle 3: bad input gets one clear line);
 //   - #8: the state directory's trust check (a real directory of ours, not group/other-writable),
 //     each handle file's owner (fstat of the opened file: no extra lookup), never opening what the
 //     listing says is not a regular file;
+//   - #8: whether stdout is a terminal (colour, and a width to fit), NO_COLOR and COLUMNS; the
+//     history's size (over its cap it is compacted), from the fstat its tail read makes anyway;
 //   - #2: every field of a handle checked (a corrupt record is reported, never trusted), its file
 //     name the reversible encoding of its id, its host, user and boot this machine's, the leader's
-//     start time and group;
+//     start time and group, its name (a wrapper that recorded its agent's end renames itself, #8);
 //   - #8: a signal probe of each group (EPERM: another user's group is shown foreign);
 //   - #8: ids and commands shown escaped (no raw control bytes), arguments quoted as a shell would,
 //     in columns measured to fit (a width to cut to on a terminal), with the tier (#9);
@@ -16,19 +19,24 @@
 //   - --json (#10): each running agent's pid, CPU and RSS (its processes' children and stat).
 // No sweep writes (nothing here is retirable), no colour, no cutting (the bench's stdout is a pipe).
 //   ps-owned-floor STATE_DIR [--json]
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
-import { parseArgs } from "citty";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from "node:fs";
 
-const argv = process.argv.slice(2);
+// STATE_DIR stands for kraal's $KRAAL_DIR; what follows it is the command line.
+const dir = process.argv[2]!;
+const argv = process.argv.slice(3);
 for (const a of argv) {
   if (a.startsWith("-") && a !== "--json") {
     writeSync(2, `unknown option ${a}\n`);
     process.exit(2);
   }
 }
-const args = parseArgs(argv, { dir: { type: "positional" }, json: { type: "boolean" } });
-const dir = String(args.dir);
-const json = Boolean(args.json);
+const json = argv.length > 0 && Boolean((await import("citty")).parseArgs(argv, { json: { type: "boolean" } }).json);
+let terminal = false;
+try {
+  terminal = /^\/dev\/(pts\/|tty)/.test(readlinkSync("/proc/self/fd/1"));
+} catch {}
+// Colour and cutting to a width are not done here (the bench's stdout is a pipe): say so if asked for.
+if ((terminal && !process.env.NO_COLOR) || process.env.COLUMNS) writeSync(2, "ps-owned-floor: no colour or cutting here\n");
 const uid = process.getuid!();
 for (const d of [dir, `${dir}/pids`]) {
   const st = lstatSync(d);
@@ -88,8 +96,12 @@ for (const name of names.sort()) {
   else if (h.bootId !== bootId) state = "stale";
   else {
     try {
-      const f = statOf(h.pgid);
+      const text = readFileSync(`/proc/${h.pgid}/stat`, "latin1");
+      const close = text.lastIndexOf(")");
+      const f = text.slice(close + 2).split(" ");
       state = Number(f[19]) !== h.leaderStart || Number(f[2]) !== h.pgid ? "stale" : f[0] === "Z" ? "exited" : "running";
+      // A wrapper that has recorded its agent's end renames itself: then the exit record is read.
+      if (state === "running" && text.slice(text.indexOf("(") + 1, close) === h.endedComm) state = "exited";
       try {
         process.kill(-h.pgid, 0);
       } catch (e) {
@@ -137,6 +149,8 @@ else {
   try {
     const fd = openSync(`${dir}/history.jsonl`, READ);
     const size = fstatSync(fd).size;
+    // Over its cap, kraal compacts the history under the lock (not measured: the bench's is small).
+    if (size > 8 << 20) writeSync(2, "ps-owned-floor: history over its cap\n");
     const buf = Buffer.alloc(Math.min(size, 65536));
     const n = readSync(fd, buf, 0, buf.length, size - buf.length);
     closeSync(fd);
