@@ -225,14 +225,15 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
   let rawArgs = [...globals, ...own.slice(i + 1)];
   try {
     const cmd = (await load()).default;
-    rawArgs = bindOptionalValues(cmd, rawArgs);
+    // An empty command line (`kraal ps`) has nothing to bind, take or check.
+    if (rawArgs.length) rawArgs = bindOptionalValues(cmd, rawArgs);
     if (help || rawArgs.includes("--help") || rawArgs.includes("-h")) {
       writeOut(commandHelp(name!, cmd));
       return EXIT.ok;
     }
-    const byFlag = takeIdFlags(cmd, rawArgs);
+    const byFlag = rawArgs.length ? takeIdFlags(cmd, rawArgs) : { rawArgs, ids: [] };
     rawArgs = byFlag.rawArgs;
-    checkArguments(name!, cmd, rawArgs, rest);
+    if (rawArgs.length) checkArguments(name!, cmd, rawArgs, rest);
     setCommandArgv(rest);
     // Ids given with --id, and for commands that run no CMD everything after `--`, are positionals
     // that may start with `-`: citty reads nothing after a `--` as a flag.
