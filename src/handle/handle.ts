@@ -57,8 +57,8 @@ export const tierOf = (h: Pick<Handle, "tier" | "cgroup">): Tier => (h.tier === 
 
 /** What a file in pids/ turned out to be. `file` is what lstat said, for "rewritten since?" checks. */
 export type HandleRead =
-  | { kind: "handle"; handle: Handle; file: FileStamp; text: string }
-  | { kind: "legacy"; pgid: number; file: FileStamp; text: string }
+  | { kind: "handle"; handle: Handle; file: FileStamp }
+  | { kind: "legacy"; pgid: number; file: FileStamp }
   | { kind: "corrupt"; reason: string; file?: FileStamp }
   | { kind: "missing" };
 
@@ -150,8 +150,8 @@ export function readHandle(path: string, listedAsFile = false): HandleRead {
   const file: FileStamp = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, uid: st.uid };
   const text = r.data.toString("utf8");
   const parsed = parseHandle(text);
-  if ("handle" in parsed) return { kind: "handle", handle: parsed.handle, file, text };
-  if ("legacy" in parsed) return { kind: "legacy", pgid: parsed.legacy, file, text };
+  if ("handle" in parsed) return { kind: "handle", handle: parsed.handle, file };
+  if ("legacy" in parsed) return { kind: "legacy", pgid: parsed.legacy, file };
   return { kind: "corrupt", reason: parsed.corrupt, file };
 }
 

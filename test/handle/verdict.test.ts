@@ -17,7 +17,7 @@ function probes(o: { stat?: ProcStat | null; group?: GroupProbe; exit?: ExitReco
     readExit: () => o.exit ?? null,
   };
 }
-const read = (over = {}, f = file): HandleRead => ({ kind: "handle", handle: sampleHandle(over), file: f, text: "" });
+const read = (over = {}, f = file): HandleRead => ({ kind: "handle", handle: sampleHandle(over), file: f });
 const exitRec: ExitRecord = { pgid: 4242, endedAt: 5, exitCode: 3, signal: null };
 
 const cg = { tier: "cgroup" as const, cgroup: { path: "/sys/fs/cgroup/kraal/x", ino: 7 } };
@@ -53,7 +53,7 @@ describe("verdicts: is this handle ours, and in what state?", () => {
   test("the caller's own group: shown as running, never ours to signal, never probed", () => {
     const v = classify(read(), probes({ own: 4242, stat: null, group: "gone" }));
     expect(v).toMatchObject({ state: "running", reason: "kraal's own process group", ours: false, self: true });
-    const legacy: HandleRead = { kind: "legacy", pgid: 4242, file, text: "4242" };
+    const legacy: HandleRead = { kind: "legacy", pgid: 4242, file };
     expect(classify(legacy, probes({ own: 4242 }))).toMatchObject({ state: "unverified", self: true, ours: false });
   });
 
@@ -99,7 +99,7 @@ describe("verdicts: is this handle ours, and in what state?", () => {
   });
 
   test("legacy handles are unverified while their group lives, exited after; never ours", () => {
-    const legacy: HandleRead = { kind: "legacy", pgid: 4242, file, text: "4242" };
+    const legacy: HandleRead = { kind: "legacy", pgid: 4242, file };
     expect(classify(legacy, probes({ group: "alive" }))).toMatchObject({ state: "unverified", ours: false });
     expect(classify(legacy, probes({ stat: null, group: "alive" }))).toMatchObject({ state: "unverified", ours: false });
     expect(classify(legacy, probes({ stat: null, group: "gone" }))).toMatchObject({ state: "exited", ours: false });
