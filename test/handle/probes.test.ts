@@ -42,6 +42,14 @@ describe("/proc/<pid>/stat parsing", () => {
     writeFileSync(join(root, "sys/kernel/hostname"), "box.example\n");
     expect(readHostname(root)).toBe("box.example");
   });
+
+  test("the host name follows this process's UTS namespace, as gethostname does", () => {
+    const probes = join(import.meta.dir, "../../src/handle/probes.ts");
+    const code = `import { readHostname } from ${JSON.stringify(probes)}; import { hostname } from "node:os"; console.log(readHostname(), hostname());`;
+    const r = Bun.spawnSync(["unshare", "--uts", "sh", "-c", 'hostname kraal-uts-test && exec "$0" -e "$1"', process.execPath, code], { stderr: "pipe" });
+    if (r.exitCode !== 0 && /Operation not permitted|unshare failed/.test(r.stderr.toString())) return; // no namespaces for this user
+    expect(r.stdout.toString().trim()).toBe("kraal-uts-test kraal-uts-test");
+  });
 });
 
 describe("signal guard", () => {
