@@ -57,10 +57,25 @@ function timeOnce(c: Cmd): number {
  * drift in the machine's state (frequency, caches, other load) lands on all of them alike.
  */
 function timeMany(cmds: Cmd[], runs = RUNS): number[] {
+  return timeSeries(cmds, runs).map(median);
+}
+
+/** timeMany's raw series: times[k][i] is command k's time in round i. */
+function timeSeries(cmds: Cmd[], runs = RUNS): number[][] {
   for (let i = 0; i < 3; i++) for (const c of cmds) timeOnce(c);
   const times = cmds.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) cmds.forEach((c, k) => times[k]!.push(timeOnce(c)));
-  return times.map(median);
+  return times;
+}
+
+/**
+ * The middle half of the paired ratios a[i]/b[i] (one round each, A and B back to back): how far
+ * a ratio of medians can be trusted on a machine whose speed drifts between rounds.
+ */
+function ratioSpread(a: number[], b: number[]): string {
+  const r = a.map((x, i) => x / b[i]!).sort((x, y) => x - y);
+  const at = (q: number) => r[Math.min(r.length - 1, Math.floor(q * r.length))]!;
+  return `${at(0.25).toFixed(2)}–${at(0.75).toFixed(2)}×`;
 }
 
 /** timeMany of two commands. */
@@ -345,9 +360,11 @@ try {
      */
     const psRow = (what: string, n: string, json: boolean, runs = RUNS) => {
       const flag = json ? ["--json"] : [];
-      const [p, f, o] = timeMany([kraal(e, "ps", ...flag), { argv: [floors.ps, dir, ...flag] }, { argv: [floors.psOwned, dir, ...flag] }], runs);
+      const series = timeSeries([kraal(e, "ps", ...flag), { argv: [floors.ps, dir, ...flag] }, { argv: [floors.psOwned, dir, ...flag] }], runs);
+      const [p, f, o] = series.map(median);
+      const spread = `round by round, the middle half of the ratios to the ps floor: kraal ${ratioSpread(series[0]!, series[1]!)}, the owned floor ${ratioSpread(series[2]!, series[1]!)}`;
       const owned = `owned-ps floor (what the issues ask of every ps: citty when there are flags, trust check, terminal check, file owner, field checks, id encoding, EPERM probe, escaping, up's states, ${json ? "pid/CPU/RSS reads" : "the finished-lately line"}; scripts/bench-floors/ps-owned.ts): ${fmt(o!)} ms = ${(o! / f!).toFixed(2)}× the ps floor; kraal = ${(p! / o!).toFixed(2)}× it`;
-      report({ what, ms: p!, floor: `ps floor${json ? " --json" : ""}, N=${n}`, floorMs: f!, target: 1.3, note: json ? owned : `group tier; ${owned}` });
+      report({ what, ms: p!, floor: `ps floor${json ? " --json" : ""}, N=${n}`, floorMs: f!, target: 1.3, note: `${json ? "" : "group tier; "}${owned}; ${spread}` });
     };
     // Twice the usual runs (20 at 1,000 agents): the owned floor's ratio sits near the target, and 30
     // runs on this machine resolve a ratio only to about ±0.1×.
