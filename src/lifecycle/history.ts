@@ -226,13 +226,15 @@ export function compactHistory(path: string, opts: { runsPerId: number; keepByte
   }
 }
 
-/** How much of the end of history `countEndedSince` reads: a few hundred recent runs. */
+/** How much of history `countEndedSince` reads at a time, from the end: a few hundred runs. */
 const RECENT_TAIL_BYTES = 64 * 1024;
 
 /**
- * How many runs ended at or after `since` (ms since the epoch), read from the last 64 KiB of
- * history only, so `ps` stays fast whatever the history's size (entries are appended in the order
- * they are retired, so recent ones are at the end).
+ * How many runs ended at or after `since` (ms since the epoch). History is read backwards from its
+ * end, 64 KiB at a time, until a run that ended earlier shows up (entries are appended as they
+ * are retired, so recent ones are at the end): one read when a few hundred runs ended in the
+ * window, so `ps` stays fast whatever the history's size, and a whole count when more did (a
+ * `kill --all` of 1,000 agents).
  */
 export function countEndedSince(path: string, since: number): number {
   let fd: number;
@@ -242,19 +244,38 @@ export function countEndedSince(path: string, since: number): number {
     return 0;
   }
   try {
-    const size = fstatSync(fd).size;
-    const from = Math.max(0, size - RECENT_TAIL_BYTES);
-    const buf = Buffer.alloc(size - from);
-    const n = readSync(fd, buf, 0, buf.length, from);
-    const lines = buf.subarray(0, n).toString("utf8").split("\n");
-    // A partial first line still counts when its endedAt survived the cut: the pattern matches
-    // only a key (a quote inside a JSON string is escaped), so it cannot come from an argument.
+    let end = fstatSync(fd).size;
     let count = 0;
-    for (const line of lines) {
-      const m = /"endedAt":(\d+)/.exec(line);
-      if (m && Number(m[1]) >= since) count++;
+    // The start of a line cut by the chunk after it, counted once its beginning has been read.
+    let carried = "";
+    for (;;) {
+      const from = Math.max(0, end - RECENT_TAIL_BYTES);
+      const buf = Buffer.alloc(end - from);
+      const n = readSync(fd, buf, 0, buf.length, from);
+      let text = buf.subarray(0, n).toString("utf8") + carried;
+      carried = "";
+      if (from > 0) {
+        const nl = text.indexOf("\n");
+        carried = nl < 0 ? text : text.slice(0, nl);
+        text = nl < 0 ? "" : text.slice(nl + 1);
+      }
+      // The pattern matches only a key (a quote inside a JSON string is escaped), so it cannot
+      // come from an argument.
+      let older = false;
+      for (const line of text.split("\n")) {
+        const m = /"endedAt":(\d+)/.exec(line);
+        if (!m) continue;
+        if (Number(m[1]) >= since) count++;
+        else older = true;
+      }
+      if (from === 0) return count;
+      if (older) {
+        // A cut line whose endedAt survived the cut still counts, as a whole one would.
+        const m = /"endedAt":(\d+)/.exec(carried);
+        return m && Number(m[1]) >= since ? count + 1 : count;
+      }
+      end = from;
     }
-    return count;
   } finally {
     closeSync(fd);
   }
