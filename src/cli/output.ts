@@ -34,7 +34,11 @@ export function writeBytes(buf: Uint8Array): void {
       off += writeSync(1, buf, off);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN") continue;
+      // A non-blocking stdout (a parent's pipe) that is full: wait a moment for the reader, not in a busy loop.
+      if (code === "EAGAIN") {
+        Bun.sleepSync(1);
+        continue;
+      }
       if (code === "EPIPE") {
         stdoutClosed = true;
         return;
