@@ -231,8 +231,9 @@ const RECENT_TAIL_BYTES = 64 * 1024;
 
 /**
  * How many runs ended at or after `since` (ms since the epoch). History is read backwards from its
- * end, 64 KiB at a time, until a run that ended earlier shows up (entries are appended as they
- * are retired, so recent ones are at the end): one read when a few hundred runs ended in the
+ * end, 64 KiB at a time, until a read begins with a run that ended earlier: entries are appended
+ * as they are retired, so recent ones are at the end, though not strictly in order (an agent found
+ * dead later is appended with its earlier end). One read when a few hundred runs ended in the
  * window, so `ps` stays fast whatever the history's size, and a whole count when more did (a
  * `kill --all` of 1,000 agents).
  */
@@ -259,14 +260,15 @@ export function countEndedSince(path: string, since: number): number {
         carried = nl < 0 ? text : text.slice(0, nl);
         text = nl < 0 ? "" : text.slice(nl + 1);
       }
-      // The pattern matches only a key (a quote inside a JSON string is escaped), so it cannot
-      // come from an argument.
-      let older = false;
+      // Whether this read's first run (in file order) ended before the window. The pattern matches
+      // only a key (a quote inside a JSON string is escaped), so it cannot come from an argument.
+      let older: boolean | undefined;
       for (const line of text.split("\n")) {
         const m = /"endedAt":(\d+)/.exec(line);
         if (!m) continue;
-        if (Number(m[1]) >= since) count++;
-        else older = true;
+        const recent = Number(m[1]) >= since;
+        older ??= !recent;
+        if (recent) count++;
       }
       if (from === 0) return count;
       if (older) {

@@ -30,6 +30,12 @@ describe("how many runs ended lately (ps's last line)", () => {
     expect(countEndedSince(path, now - HOUR)).toBe(1000);
   });
 
+  test("a run appended late with an earlier end (an agent found dead later) does not stop the count", () => {
+    const recent = Array.from({ length: 1000 }, (_, i) => line(i, now - 1000 + i));
+    expect(countEndedSince(historyOf([...recent, line(5000, now - 2 * HOUR)]), now - HOUR)).toBe(1000);
+    expect(countEndedSince(historyOf([...recent.slice(0, 500), line(5000, now - 2 * HOUR), ...recent.slice(500)]), now - HOUR)).toBe(1000);
+  });
+
   test("a line cut between two reads is counted once, whatever its length", () => {
     for (const pad of [10, 1000, 40_000, 70_000, 200_000]) {
       const lines = Array.from({ length: 40 }, (_, i) => line(i, now - 1000, pad));
