@@ -53,7 +53,8 @@ const isInt = (n: unknown, min: number) => Number.isSafeInteger(n) && (n as numb
 const valid = (h: any) =>
   h !== null && typeof h === "object" && h.v === 1 && typeof h.id === "string" && h.id !== "" && isInt(h.pgid, 2) && h.pgid <= 4_194_304 &&
   isInt(h.leaderStart, 0) && typeof h.bootId === "string" && typeof h.host === "string" && isInt(h.uid, 0) && Array.isArray(h.argv) &&
-  h.argv.length > 0 && h.argv.every((a: unknown) => typeof a === "string") && typeof h.cwd === "string" && isInt(h.startedAt, 0) && typeof h.mode === "string";
+  h.argv.length > 0 && h.argv.every((a: unknown) => typeof a === "string") && typeof h.cwd === "string" && isInt(h.startedAt, 0) && typeof h.mode === "string" &&
+  (h.endedComm === undefined || typeof h.endedComm === "string");
 const PRINTABLE = /^[\x20-\x7e]*$/;
 const shown = (s: string) => (PRINTABLE.test(s) ? s : JSON.stringify(s).slice(1, -1));
 const SHELL_SAFE = /^[A-Za-z0-9_./:=@%+,-]+$/;
@@ -145,17 +146,32 @@ else {
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   out = "";
   for (const c of cells) out += `${c.map((v, i) => (i < c.length - 1 ? v.padEnd(widths[i]!) : v)).join("  ")}\n`;
-  // Agents that finished in the last hour: counted from the history's tail.
+  // Agents that finished in the last hour: the history read backwards, 64 KiB at a time, until a
+  // read begins with an older run (lines cut between reads joined up).
   try {
     const fd = openSync(`${dir}/history.jsonl`, READ);
-    const size = fstatSync(fd).size;
+    let end = fstatSync(fd).size;
     // Over its cap, kraal compacts the history under the lock (not measured: the bench's is small).
-    if (size > 8 << 20) writeSync(2, "ps-owned-floor: history over its cap\n");
-    const buf = Buffer.alloc(Math.min(size, 65536));
-    const n = readSync(fd, buf, 0, buf.length, size - buf.length);
-    closeSync(fd);
+    if (end > 8 << 20) writeSync(2, "ps-owned-floor: history over its cap\n");
     let recent = 0;
-    for (const m of buf.subarray(0, n).toString("utf8").matchAll(/"endedAt":(\d+)/g)) if (Number(m[1]) >= now - 3_600_000) recent++;
+    let carried = "";
+    for (;;) {
+      const from = Math.max(0, end - 65536);
+      const buf = Buffer.alloc(end - from);
+      let text = buf.subarray(0, readSync(fd, buf, 0, buf.length, from)).toString("utf8") + carried;
+      const nl = from > 0 ? text.indexOf("\n") : -1;
+      carried = from > 0 ? (nl < 0 ? text : text.slice(0, nl)) : "";
+      if (from > 0) text = nl < 0 ? "" : text.slice(nl + 1);
+      let first: boolean | undefined;
+      for (const m of text.matchAll(/"endedAt":(\d+)/g)) {
+        const inWindow = Number(m[1]) >= now - 3_600_000;
+        first ??= inWindow;
+        if (inWindow) recent++;
+      }
+      if (from === 0 || first === false) break;
+      end = from;
+    }
+    closeSync(fd);
     if (recent) out += `(${recent} finished in the last hour)\n`;
   } catch {}
 }
