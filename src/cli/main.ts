@@ -103,7 +103,7 @@ const TAKES_COMMAND = new Set(["spawn", "run"]);
  * in "..." takes any number), and, for commands that run CMD, a command given without `--`
  * (`kraal run sh -c true`), which gets the corrected command line as its hint.
  */
-function checkArguments(name: string, cmd: CommandDef<any>, rawArgs: string[], rest: string[] | null): void {
+function checkArguments(name: string, cmd: CommandDef<any>, rawArgs: string[], rest: string[] | null, ids: string[]): void {
   const defs = (cmd.args ?? {}) as Record<string, { type?: string; alias?: string | string[]; valueHint?: string }>;
   const positional = Object.values(defs).filter((d) => d.type === "positional");
   const variadic = positional.some((d) => d.valueHint?.endsWith("..."));
@@ -129,7 +129,12 @@ function checkArguments(name: string, cmd: CommandDef<any>, rawArgs: string[], r
       break;
     }
   }
-  if (stray < 0) return;
+  if (stray < 0) {
+    // Ids given with --id or after `--` are positionals too: one too many is refused, not dropped.
+    const room = variadic ? Infinity : positional.length - seen;
+    if (ids.length > room) throw new UsageError(`${name}: unexpected argument ${JSON.stringify(ids[Math.max(0, room)])}`, `usage: kraal ${SYNOPSIS[name]?.usage ?? name}`);
+    return;
+  }
   if (TAKES_COMMAND.has(name) && rest === null) {
     const line = [...rawArgs.slice(0, stray), "--", ...rawArgs.slice(stray)].join(" ");
     throw new UsageError(`${name}: the command to run goes after --`, `did you mean: kraal ${name} ${line}`);
@@ -233,11 +238,11 @@ export async function main(argv: string[], commands: Record<string, Loader>, ver
     }
     const byFlag = rawArgs.length ? takeIdFlags(cmd, rawArgs) : { rawArgs, ids: [] };
     rawArgs = byFlag.rawArgs;
-    if (rawArgs.length) checkArguments(name!, cmd, rawArgs, rest);
-    setCommandArgv(rest);
     // Ids given with --id, and for commands that run no CMD everything after `--`, are positionals
     // that may start with `-`: citty reads nothing after a `--` as a flag.
     const ids = [...byFlag.ids, ...(TAKES_COMMAND.has(name!) ? [] : (rest ?? []))];
+    if (rawArgs.length || ids.length) checkArguments(name!, cmd, rawArgs, rest, ids);
+    setCommandArgv(rest);
     const line = ids.length ? [...rawArgs, "--", ...ids] : rawArgs;
     // citty (and the node:util it loads) only when there is something to parse.
     const args: Record<string, any> =

@@ -40,6 +40,16 @@ describe("ids", () => {
       try { process.kill(-pgid, "SIGKILL"); } catch {}
     }
   }, 20_000);
+
+  test("ids after -- or --id beyond what the command takes are refused, not dropped", () => {
+    for (const [args, extra] of [[["ps", "--", "foo"], "foo"], [["status", "--", "a", "b"], "b"], [["status", "b", "--id", "a"], "a"], [["logs", "--", "a", "b"], "b"], [["sweep", "--", "x"], "x"]] as const) {
+      const r = kraal([...args], { env: t.env });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toStartWith(`kraal: error: ${args[0]}: unexpected argument "${extra}"\n`);
+    }
+    // Those that take several ids take them all.
+    expect(kraal(["kill", "--", "a", "b"], { env: t.env }).stderr).toContain(`no agent named "b"`);
+  }, 20_000);
 });
 
 describe("a read-only state directory", () => {
