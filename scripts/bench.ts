@@ -12,13 +12,14 @@
  * start-stop-daemon (package dpkg, present on any Debian). Rows whose tool is missing are skipped
  * with a note saying what to install. Not run by CI: CI machines are too noisy for timings.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import pkg from "../package.json";
 import { breakdown } from "./bench-breakdown.ts";
 import { compileLikeKraal } from "./bench-compile.ts";
 import { scratchDir } from "./bench-scratch.ts";
+import { detectContainment } from "../src/sys/cgroup.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BIN = join(ROOT, "dist/kraal");
@@ -149,6 +150,9 @@ function run(e: Env, ...args: string[]): string {
   return r.stdout.toString();
 }
 const dirsToClean: string[] = [state];
+/** The cgroup base kraal's cgroup tier uses here: removed at the end (when empty) if the bench made it. */
+const cgroupBase = detectContainment(baseEnv).base;
+const cgroupBaseWasThere = cgroupBase ? existsSync(cgroupBase) : true;
 function newState(tier?: string): Env {
   const d = scratchDir("kraal-bench-");
   dirsToClean.push(d);
@@ -516,6 +520,11 @@ try {
     // kill --all, then sweep: it also removes this state directory's empty cgroups that no handle records.
     for (const args of [["kill", "--all"], ["sweep"]]) Bun.spawnSync([BIN, "--dir", d, ...args], { env: baseEnv, stdout: "ignore", stderr: "ignore" });
     rmSync(d, { recursive: true, force: true });
+  }
+  if (!cgroupBaseWasThere) {
+    try {
+      rmdirSync(cgroupBase!);
+    } catch {}
   }
 }
 
