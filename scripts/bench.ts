@@ -521,14 +521,14 @@ try {
     for (const args of [["kill", "--all"], ["sweep"]]) Bun.spawnSync([BIN, "--dir", d, ...args], { env: baseEnv, stdout: "ignore", stderr: "ignore" });
     rmSync(d, { recursive: true, force: true });
   }
-  if (!cgroupBaseWasThere) {
-    try {
-      rmdirSync(cgroupBase!);
-    } catch {}
-  }
 }
 
 const breakdownText = want("breakdown") ? await breakdown({ bin: BIN, runs: quick ? 5 : 15, env: baseEnv }) : null;
+if (!cgroupBaseWasThere) {
+  try {
+    rmdirSync(cgroupBase!);
+  } catch {}
+}
 
 // ---- output --------------------------------------------------------------------------------
 
