@@ -132,8 +132,9 @@ export function writeAll(fd: number, data: string | Uint8Array): void {
 
 /** A name no one can guess in advance: `.tmp.<name>.<pid>.<16 random hex digits>`. Starts with a dot, as no encoded id does. */
 export function tempName(name: string): string {
-  // Web Crypto's global, not node:crypto: importing that module costs more than a Bun start-up.
-  const hex = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+  // Web Crypto's global, not node:crypto: importing that module costs more than a Bun start-up;
+  // Buffer's hex, not a mapped Array.from: that cost 0.2-0.8 ms the first time, in every spawn.
+  const hex = Buffer.from(crypto.getRandomValues(new Uint8Array(8)).buffer).toString("hex");
   return `.tmp.${name}.${process.pid}.${hex}`;
 }
 
