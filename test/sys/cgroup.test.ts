@@ -93,6 +93,9 @@ describe("choosing the tier", () => {
     if (!mount.ok) return; // a cgroup v1-only host: the group tier, covered above
     expect(c.checks.find((k) => k.what === "own cgroup")?.ok).toBe(true);
     if (process.getuid?.() === 0) expect(c.tier).toBe("cgroup");
+    // The kernel release, read from /proc, is uname's (os.release()).
+    const kill = c.checks.find((k) => k.what === "cgroup.kill");
+    if (kill) expect(kill.detail).toContain(`kernel ${require("node:os").release()}`);
   }, 10_000);
 });
 
