@@ -1,6 +1,6 @@
 // Layer sys/: the few operations kraal does on one cgroup v2 directory: make it, prove it is the
 // one recorded (its inode), read `populated`, list members, freeze, kill, remove.
-import { closeSync, constants, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
 /** A cgroup kraal made: its path and the inode of its directory (a recreated one has another). */
@@ -17,10 +17,13 @@ export type CgroupProbe = "populated" | "empty" | "gone";
  * when it exists: the caller decides whether the old one is removable.
  */
 export function makeCgroup(base: string, name: string): CgroupRef {
-  try {
-    mkdirSync(base);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  // The base nearly always exists: looked at first, so no EEXIST error is made and thrown every spawn.
+  if (!existsSync(base)) {
+    try {
+      mkdirSync(base);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
   }
   const path = join(base, name);
   mkdirSync(path);
