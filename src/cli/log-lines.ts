@@ -1,7 +1,7 @@
-import { closeSync, fstatSync, lstatSync, readdirSync } from "node:fs";
+import { closeSync, lstatSync, readdirSync } from "node:fs";
 import { decodeId, encodeId } from "../handle/id.ts";
 import type { Layout } from "../handle/state.ts";
-import { copyRange, logPath, openLog, printLog, type ByteSink, type OpenLog } from "../lifecycle/logs.ts";
+import { followStep, logPath, printLog, type ByteSink, type Followed } from "../lifecycle/logs.ts";
 
 /** A line longer than this is cut (and each piece prefixed), so one agent cannot make kraal buffer without bound. */
 const MAX_LINE = 64 * 1024;
@@ -68,11 +68,10 @@ export function loggedIds(l: Layout): string[] {
     .sort();
 }
 
-/** One followed log: the open file, how far it was printed, and its line prefixer. */
-interface Followed {
+/** One followed log: where it stands (the open file and how far it was printed), and its line prefixer. */
+interface Watched {
   path: string;
-  log: OpenLog | null;
-  pos: number;
+  at: Followed;
   lines: PrefixedLines;
 }
 
@@ -89,52 +88,34 @@ export async function printAll(
   prefixFor: (id: string) => (at: Date) => string,
   opts: { tail?: number; follow: boolean; stop: () => boolean; pollMs?: number },
 ): Promise<void> {
-  const followed = new Map<string, Followed>();
+  const followed = new Map<string, Watched>();
   const buf = Buffer.allocUnsafe(64 * 1024);
-  const open = (id: string, fromStart: boolean): Followed => {
+  const open = (id: string, fromStart: boolean): Watched => {
     const path = logPath(l, encodeId(id));
-    const f: Followed = { path, log: null, pos: 0, lines: new PrefixedLines(out, prefixFor(id)) };
+    const f: Watched = { path, at: null, lines: new PrefixedLines(out, prefixFor(id)) };
     if (fromStart) {
-      // A log that appeared since logs began: its lines are stamped now.
-      f.log = openLog(path);
-      if (f.log) f.pos = copyRange(f.log.fd, 0, f.log.size, (c) => f.lines.push(c, new Date()), buf);
+      // A log that appeared since logs began (every generation of it): its lines are stamped now.
+      f.at = followStep(path, null, (c) => f.lines.push(c, new Date()), buf);
     } else {
       // A log already there carries its last modification time; its rotated files come first (printLog).
       let at = new Date();
       try {
         at = lstatSync(path).mtime;
       } catch {}
-      const r = printLog(path, (c) => f.lines.push(c, at), opts.tail);
-      if (r) ({ log: f.log, pos: f.pos } = r);
+      f.at = printLog(path, (c) => f.lines.push(c, at), opts.tail);
     }
-    if (f.log && !opts.follow) f.lines.end();
+    if (f.at && !opts.follow) f.lines.end();
     followed.set(id, f);
     return f;
   };
   for (const id of loggedIds(l)) open(id, false);
   if (!opts.follow) {
-    for (const f of followed.values()) if (f.log) closeSync(f.log.fd);
+    for (const f of followed.values()) if (f.at) closeSync(f.at.log.fd);
     return;
   }
-  const drain = (f: Followed) => {
-    const now = () => new Date();
-    if (f.log) {
-      if (fstatSync(f.log.fd).size < f.pos) f.pos = 0; // truncated in place: print it again from its start
-      f.pos = copyRange(f.log.fd, f.pos, Infinity, (c) => f.lines.push(c, now()), buf);
-    }
-    let ino: number | null = null;
-    try {
-      ino = lstatSync(f.path).ino;
-    } catch {}
-    if (ino === null || ino === f.log?.ino) return;
-    const next = openLog(f.path); // a new run's log: the rest of the old one, then the new one from its start
-    if (!next) return;
-    if (f.log) {
-      copyRange(f.log.fd, f.pos, Infinity, (c) => f.lines.push(c, now()), buf);
-      closeSync(f.log.fd);
-    }
-    f.log = next;
-    f.pos = copyRange(next.fd, 0, Infinity, (c) => f.lines.push(c, now()), buf);
+  // Appended bytes, rotated generations and a new run's log, each stamped with the time it was read.
+  const drain = (f: Watched) => {
+    f.at = followStep(f.path, f.at, (c) => f.lines.push(c, new Date()), buf);
   };
   try {
     while (!opts.stop()) {
@@ -147,6 +128,6 @@ export async function printAll(
       f.lines.end();
     }
   } finally {
-    for (const f of followed.values()) if (f.log) closeSync(f.log.fd);
+    for (const f of followed.values()) if (f.at) closeSync(f.at.log.fd);
   }
 }

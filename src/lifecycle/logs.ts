@@ -118,65 +118,79 @@ export function printLog(path: string, sink: ByteSink, lines?: number): { log: O
   return { log: live, pos: live.size };
 }
 
+/** A followed log: the file open (null before there is one) and how far it has been printed. */
+export type Followed = { log: OpenLog; pos: number } | null;
+
 /**
- * Follows the log until the agent is no longer running, then drains: bytes appended to the open
- * file are printed as they come; when the name holds another file (a new run began), the rest of
- * the old one is printed, then the new one from its start. Never decodes, never holds more than
- * one chunk. `running` says whether to go on (by default: while the agent's handle is running;
- * a caller that knows of restarts to come, such as a running `up`'s, passes its own).
+ * One poll of a followed log at `path`: prints what was appended to the open file; when the name
+ * holds another file (it rotated, or a new run began), the rest of the old one, then every newer
+ * generation from its start, oldest first (all of them when nothing was open yet). Returns where
+ * it now stands. The generations are opened newest first, down to the one followed: a rotation
+ * meanwhile shifts a file to a name not yet opened (seen twice, printed once), never past one.
+ */
+export function followStep(path: string, cur: Followed, sink: ByteSink, buf: Buffer = Buffer.allocUnsafe(CHUNK)): Followed {
+  if (cur) {
+    if (fstatSync(cur.log.fd).size < cur.pos) cur.pos = 0; // truncated in place: print it again from its start
+    cur.pos = copyRange(cur.log.fd, cur.pos, Infinity, sink, buf);
+  }
+  let ino: number | null = null;
+  try {
+    ino = lstatSync(path).ino;
+  } catch {}
+  if (ino === null || ino === cur?.log.ino) return cur;
+  if (cur) {
+    copyRange(cur.log.fd, cur.pos, Infinity, sink, buf);
+    closeSync(cur.log.fd);
+  }
+  const had = cur?.log.ino;
+  const newer: OpenLog[] = []; // newest first
+  const seen = new Set<number>();
+  for (let i = 0; i < LOG_FILES; i++) {
+    const next = openLog(i === 0 ? path : `${path}.${i}`);
+    if (!next) continue;
+    if (next.ino === had || seen.has(next.ino)) {
+      closeSync(next.fd);
+      if (next.ino === had) break;
+      continue;
+    }
+    seen.add(next.ino);
+    newer.push(next);
+  }
+  let now: Followed = null;
+  for (let i = newer.length - 1; i >= 0; i--) {
+    const next = newer[i]!;
+    const pos = copyRange(next.fd, 0, Infinity, sink, buf);
+    if (i > 0) closeSync(next.fd);
+    else now = { log: next, pos };
+  }
+  // The live file may have rotated while the older ones were printed: the next step catches up.
+  return now;
+}
+
+/**
+ * Follows the log until the agent is no longer running, then drains (followStep every 50 ms).
+ * Never decodes, never holds more than one chunk. `running` says whether to go on (by default:
+ * while the agent's handle is running; a caller that knows of restarts to come, such as a running
+ * `up`'s, passes its own).
  */
 export async function followLog(
   l: Layout,
   name: string,
   path: string,
-  at: { log: OpenLog; pos: number } | null,
+  at: Followed,
   sink: ByteSink,
   running: () => boolean = () => inspect(l, name).verdict.state === "running",
 ): Promise<void> {
   const buf = Buffer.allocUnsafe(CHUNK);
   let cur = at;
-  const drain = () => {
-    if (cur) cur.pos = copyRange(cur.log.fd, cur.pos, Infinity, sink, buf);
-    let ino: number | null = null;
-    try {
-      ino = lstatSync(path).ino;
-    } catch {}
-    if (ino === null || ino === cur?.log.ino) return;
-    // Rotated (or a new run began): the rest of the old file, then every newer generation, oldest first.
-    let newer = [path];
-    if (cur) {
-      copyRange(cur.log.fd, cur.pos, Infinity, sink, buf);
-      closeSync(cur.log.fd);
-      const had = cur.log.ino;
-      cur = null;
-      newer = generations(path); // it rotated out already: all are newer
-      for (let i = 1; i < LOG_FILES; i++) {
-        try {
-          if (lstatSync(`${path}.${i}`).ino === had) {
-            newer = [];
-            for (let j = i - 1; j >= 1; j--) newer.push(`${path}.${j}`);
-            newer.push(path);
-            break;
-          }
-        } catch {}
-      }
-    }
-    for (const p of newer) {
-      const next = openLog(p);
-      if (!next) continue;
-      if (cur) closeSync(cur.log.fd);
-      cur = { log: next, pos: copyRange(next.fd, 0, Infinity, sink, buf) };
-    }
-    // The live file may have rotated while the older ones were printed: the next drain catches up.
-  };
   try {
     for (;;) {
-      drain();
+      cur = followStep(path, cur, sink, buf);
       if (!running()) break;
       await Bun.sleep(50);
     }
     await awaitLogWriter(l, name);
-    drain();
+    cur = followStep(path, cur, sink, buf);
   } finally {
     if (cur) closeSync(cur.log.fd);
   }

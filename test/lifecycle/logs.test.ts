@@ -1,0 +1,74 @@
+import { describe, expect, test } from "bun:test";
+import { appendFileSync, closeSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { rotateParts } from "../../src/lifecycle/log-files.ts";
+import { followStep, printLog, type Followed } from "../../src/lifecycle/logs.ts";
+
+/** A log at a fresh path, and what a follower printed of it. */
+function setup() {
+  const live = join(mkdtempSync(join(tmpdir(), "kraal-logs-")), "a.log");
+  const printed: string[] = [];
+  const sink = (c: Uint8Array) => printed.push(Buffer.from(c).toString());
+  return { live, printed, sink, text: () => printed.join("") };
+}
+
+/** The writer's part: appends `line`, rotates (the live file becomes .1, and so on), and starts a new live file. */
+const writeAndRotate = (live: string, line: string) => {
+  appendFileSync(live, line);
+  rotateParts(live);
+  appendFileSync(live, "");
+};
+
+describe("following a log across rotations (logs -f)", () => {
+  test("several rotations between two polls: every generation is printed once, in order", () => {
+    const { live, sink, text } = setup();
+    writeFileSync(live, "0\n");
+    let at: Followed = printLog(live, sink);
+    writeAndRotate(live, "1\n");
+    writeAndRotate(live, "2\n");
+    writeAndRotate(live, "3\n");
+    appendFileSync(live, "4\n");
+    at = followStep(live, at, sink);
+    expect(text()).toBe("0\n1\n2\n3\n4\n");
+    appendFileSync(live, "5\n");
+    at = followStep(live, at, sink);
+    expect(text()).toBe("0\n1\n2\n3\n4\n5\n");
+    closeSync(at!.log.fd);
+  });
+
+  test("a rotation while the follower prints (between its opens and reads) loses nothing and repeats nothing", () => {
+    const { live, printed, text } = setup();
+    writeFileSync(live, "0\n");
+    let rotateOnPrint = 0;
+    // The writer rotates again each time the follower prints a chunk: the worst moment for it.
+    const sink = (c: Uint8Array) => {
+      printed.push(Buffer.from(c).toString());
+      if (rotateOnPrint > 0) {
+        rotateOnPrint--;
+        writeAndRotate(live, `r${rotateOnPrint}\n`);
+      }
+    };
+    let at: Followed = printLog(live, sink);
+    writeAndRotate(live, "1\n");
+    appendFileSync(live, "2\n");
+    rotateOnPrint = 2;
+    for (let i = 0; i < 4; i++) at = followStep(live, at, sink);
+    const lines = text().split("\n").filter(Boolean);
+    expect(lines.slice(0, 3)).toEqual(["0", "1", "2"]);
+    expect(lines.toSorted()).toEqual(["0", "1", "2", "r0", "r1"]);
+    expect(new Set(lines).size).toBe(lines.length);
+    closeSync(at!.log.fd);
+  });
+
+  test("a log that appears after following began is printed from its oldest generation", () => {
+    const { live, sink, text } = setup();
+    let at: Followed = followStep(live, null, sink);
+    expect(at).toBeNull();
+    writeAndRotate(live, "1\n");
+    appendFileSync(live, "2\n");
+    at = followStep(live, at, sink);
+    expect(text()).toBe("1\n2\n");
+    closeSync(at!.log.fd);
+  });
+});
