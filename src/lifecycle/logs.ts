@@ -103,9 +103,13 @@ export function printLog(path: string, sink: ByteSink, lines?: number): { log: O
   if (lines !== undefined) {
     let left = lines;
     upto = 0;
+    // The log's final newline ends its last line, no boundary: it is in the newest file with bytes
+    // (the live file is empty just after a rotation).
+    let bytesAfter = 0;
     for (const f of files) {
       if (left <= 0) break;
-      const t = tailLines(f.fd, f.size, left, buf, upto === 0);
+      const t = tailLines(f.fd, f.size, left, buf, bytesAfter === 0);
+      bytesAfter += f.size;
       from[upto++] = t.offset;
       left = t.left;
     }

@@ -72,3 +72,16 @@ describe("following a log across rotations (logs -f)", () => {
     closeSync(at!.log.fd);
   });
 });
+
+describe("the last lines across generations (logs -n)", () => {
+  test("an empty live file (it has just rotated): -n N is still the last N lines", () => {
+    const { live, sink, text } = setup();
+    writeFileSync(`${live}.3`, "a\n");
+    writeFileSync(`${live}.2`, "b\n");
+    writeFileSync(`${live}.1`, "c\n");
+    writeFileSync(live, "");
+    const at = printLog(live, sink, 3);
+    expect(text()).toBe("a\nb\nc\n");
+    closeSync(at!.log.fd);
+  });
+});
