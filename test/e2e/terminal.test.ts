@@ -28,9 +28,11 @@ function terminal(shell: string[] = ["sh"]) {
     type: (...keys: string[]) => tmux("send-keys", ...keys),
     resize: (cols: number, rows: number) => tmux("resize-window", "-x", String(cols), "-y", String(rows)),
     screen,
-    /** Waits until the screen shows `text`. */
+    /** Waits until the screen shows `text`; if it never does, the error shows the screen. */
     shows: (text: string | RegExp, what = String(text)) =>
-      waitUntil(() => (typeof text === "string" ? screen().includes(text) : text.test(screen())), { timeoutMs: 10_000, intervalMs: 20, what: `the screen to show ${what}` }),
+      waitUntil(() => (typeof text === "string" ? screen().includes(text) : text.test(screen())), { timeoutMs: 10_000, intervalMs: 20, what: `the screen to show ${what}` }).catch((e: Error) => {
+        throw new Error(`${e.message}; the screen:\n${screen()}`);
+      }),
   };
 }
 
