@@ -29,7 +29,9 @@ export class PrefixedLines {
       const piece = chunk.subarray(start, end);
       if (!this.heldAt) this.heldAt = at;
       if (nl === -1) {
-        this.held.push(piece.slice());
+        // A copy: the chunk is a view of the reader's buffer, which the next read overwrites (and a
+        // Buffer's slice() is a view too, not a copy).
+        this.held.push(Uint8Array.prototype.slice.call(piece));
         this.heldBytes += piece.length;
         if (this.heldBytes >= MAX_LINE) this.emit(Buffer.from("\n"));
       } else this.emit(piece);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { lstatSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, kraal, spawnOk, useTempState, waitUntil } from "../helpers.ts";
+import { BIN, kraal, kraalAsync, spawnOk, useTempState, waitUntil } from "../helpers.ts";
 
 const t = useTempState();
 const run = (...args: string[]) => kraal(args, { env: t.env, cwd: t.dir });
@@ -37,12 +37,10 @@ describe("log rotation", () => {
     expect(want.subarray(want.length - all.length).equals(all)).toBe(true);
     // -n across generations: the last 3 lines span files of 16 KiB.
     expect(rawOut("logs", "chatty", "-n", "3").equals(want.subarray(want.length - 3 * LINE))).toBe(true);
-    // Without an id too: every kept line, across the rotated files, prefixed.
-    // (What is kept may begin with the bare newline that ended an older line: an empty line, shown prefixed.)
-    const every = rawOut("logs").toString().split("\n").slice(0, -1);
-    expect(every.length).toBe(all.toString().split("\n").length - 1);
-    expect(every.every((line) => line.startsWith("chatty | "))).toBe(true);
-    expect(every.at(-1)).toBe(`chatty | 000063${"x".repeat(LINE - 7)}`);
+    // Without an id too: every kept line, across the rotated files, prefixed, byte for byte (what is
+    // kept may begin with the bare newline that ended an older line: an empty line, shown prefixed).
+    const every = rawOut("logs").toString();
+    expect(every === all.toString().split("\n").slice(0, -1).map((l) => `chatty | ${l}\n`).join("")).toBe(true);
     expect(run("status", "chatty").stdout).toContain("exited");
   }, 60_000);
 
@@ -57,6 +55,23 @@ describe("log rotation", () => {
     expect(out.equals(expected())).toBe(true);
     expect(onDisk("slow")).toBeLessThanOrEqual(256 * 1024);
     expect(run("wait", "slow").code).toBe(7);
+  }, 60_000);
+
+  test("logs -f without an id crosses every rotation too: every line once, in order, prefixed", async () => {
+    spawnOk(t, "slow", ["sh", "-c", `sleep 1.5; ${script("0.03")}`], ["--log-max", "256K"]);
+    const f = Bun.spawn([BIN, "logs", "-f"], { env: t.env, cwd: t.dir, stdout: "pipe", stderr: "pipe" });
+    const chunks: Buffer[] = [];
+    const reading = (async () => {
+      for await (const c of f.stdout) chunks.push(Buffer.from(c));
+    })();
+    expect((await kraalAsync(["wait", "slow"], { env: t.env })).code).toBe(7);
+    const last = `slow | 000063${"x".repeat(LINE - 7)}\n`;
+    await waitUntil(() => Buffer.concat(chunks).toString().endsWith(last), { timeoutMs: 10_000, what: "the last line" });
+    f.kill("SIGTERM");
+    expect(await f.exited).toBe(0);
+    await reading;
+    const want = expected().toString().split("\n").slice(0, -1).map((l) => `slow | ${l}\n`).join("");
+    expect(Buffer.concat(chunks).toString() === want).toBe(true);
   }, 60_000);
 
   /**
