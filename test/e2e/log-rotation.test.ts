@@ -64,10 +64,13 @@ describe("log rotation", () => {
     const reading = (async () => {
       for await (const c of f.stdout) chunks.push(Buffer.from(c));
     })();
-    expect((await kraalAsync(["wait", "slow"], { env: t.env })).code).toBe(7);
-    const last = `slow | 000063${"x".repeat(LINE - 7)}\n`;
-    await waitUntil(() => Buffer.concat(chunks).toString().endsWith(last), { timeoutMs: 10_000, what: "the last line" });
-    f.kill("SIGTERM");
+    try {
+      expect((await kraalAsync(["wait", "slow"], { env: t.env })).code).toBe(7);
+      const last = `slow | 000063${"x".repeat(LINE - 7)}\n`;
+      await waitUntil(() => Buffer.concat(chunks).toString().endsWith(last), { timeoutMs: 10_000, what: "the last line" });
+    } finally {
+      f.kill("SIGTERM");
+    }
     expect(await f.exited).toBe(0);
     await reading;
     const want = expected().toString().split("\n").slice(0, -1).map((l) => `slow | ${l}\n`).join("");
