@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, lstatSync, readSync } from "node:fs";
-import { awaitLogWriter, generations, LOG_FILES } from "./log-files.ts";
+import { awaitLogWriter, LOG_FILES } from "./log-files.ts";
 import { inspect } from "../handle/inspect.ts";
 import type { Layout } from "../handle/state.ts";
 import { O_READ, openSafe } from "../sys/safe-fs.ts";
@@ -84,18 +84,7 @@ function tailLines(fd: number, size: number, lines: number, buf: Buffer, newest:
  * (newest first, a file seen twice through a rotation once), so a rotation meanwhile loses nothing.
  */
 export function printLog(path: string, sink: ByteSink, lines?: number): { log: OpenLog; pos: number } | null {
-  const files: OpenLog[] = [];
-  const seen = new Set<number>();
-  for (const p of [...generations(path)].reverse()) {
-    const log = openLog(p);
-    if (!log) continue;
-    if (seen.has(log.ino)) {
-      closeSync(log.fd);
-      continue;
-    }
-    seen.add(log.ino);
-    files.push(log); // newest first
-  }
+  const { files } = openNewestFirst(path); // newest first
   if (files.length === 0) return null;
   const buf = Buffer.allocUnsafe(CHUNK);
   const from: number[] = files.map(() => 0);
@@ -126,11 +115,35 @@ export function printLog(path: string, sink: ByteSink, lines?: number): { log: O
 export type Followed = { log: OpenLog; pos: number } | null;
 
 /**
+ * Opens the generations of the log at `live` newest first (`live`, `.1` ... `.3`), each file
+ * once, down to the one whose inode is `stop` (not included; `found` says whether it was met).
+ * Newest first, because a rotation meanwhile moves a file to a name not yet opened (seen twice,
+ * opened once), never past one.
+ */
+function openNewestFirst(live: string, stop?: number): { files: OpenLog[]; found: boolean } {
+  const files: OpenLog[] = [];
+  const seen = new Set<number>();
+  for (let i = 0; i < LOG_FILES; i++) {
+    const f = openLog(i === 0 ? live : `${live}.${i}`);
+    if (!f) continue;
+    if (f.ino === stop || seen.has(f.ino)) {
+      closeSync(f.fd);
+      if (f.ino === stop) return { files, found: true };
+      continue;
+    }
+    seen.add(f.ino);
+    files.push(f);
+  }
+  return { files, found: false };
+}
+
+/**
  * One poll of a followed log at `path`: prints what was appended to the open file; when the name
- * holds another file (it rotated, or a new run began), the rest of the old one, then every newer
- * generation from its start, oldest first (all of them when nothing was open yet). Returns where
- * it now stands. The generations are opened newest first, down to the one followed: a rotation
- * meanwhile shifts a file to a name not yet opened (seen twice, printed once), never past one.
+ * holds another file, the rest of the old one, then every newer file from its start, oldest first:
+ * the generations it rotated into, or, when a new run began meanwhile, what the old run wrote
+ * after it (now `.prev*`), then the new run's. With nothing open yet, every generation there is.
+ * Returns where it now stands. The file followed stays open until the newer ones are found, so its
+ * inode cannot be reused by one of them.
  */
 export function followStep(path: string, cur: Followed, sink: ByteSink, buf: Buffer = Buffer.allocUnsafe(CHUNK)): Followed {
   if (cur) {
@@ -142,24 +155,16 @@ export function followStep(path: string, cur: Followed, sink: ByteSink, buf: Buf
     ino = lstatSync(path).ino;
   } catch {}
   if (ino === null || ino === cur?.log.ino) return cur;
-  if (cur) {
-    copyRange(cur.log.fd, cur.pos, Infinity, sink, buf);
-    closeSync(cur.log.fd);
-  }
   const had = cur?.log.ino;
-  const newer: OpenLog[] = []; // newest first
-  const seen = new Set<number>();
-  for (let i = 0; i < LOG_FILES; i++) {
-    const next = openLog(i === 0 ? path : `${path}.${i}`);
-    if (!next) continue;
-    if (next.ino === had || seen.has(next.ino)) {
-      closeSync(next.fd);
-      if (next.ino === had) break;
-      continue;
-    }
-    seen.add(next.ino);
-    newer.push(next);
+  if (cur) copyRange(cur.log.fd, cur.pos, Infinity, sink, buf);
+  let { files: newer, found } = openNewestFirst(path, had);
+  if (cur && !found) {
+    // Not among this run's files: a new run began. What the old run wrote after it is in .prev*.
+    const prev = openNewestFirst(`${path}.prev`, had);
+    if (prev.found) newer = [...newer, ...prev.files];
+    else for (const f of prev.files) closeSync(f.fd);
   }
+  if (cur) closeSync(cur.log.fd);
   let now: Followed = null;
   for (let i = newer.length - 1; i >= 0; i--) {
     const next = newer[i]!;

@@ -1,13 +1,16 @@
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, closeSync, mkdtempSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { rotateParts } from "../../src/lifecycle/log-files.ts";
+import { dirname, join } from "node:path";
+import { rotateParts, startNewRun } from "../../src/lifecycle/log-files.ts";
+import { layoutOf } from "../../src/handle/state.ts";
 import { followStep, printLog, type Followed } from "../../src/lifecycle/logs.ts";
 
 /** A log at a fresh path, and what a follower printed of it. */
 function setup() {
-  const live = join(mkdtempSync(join(tmpdir(), "kraal-logs-")), "a.log");
+  const logs = join(mkdtempSync(join(tmpdir(), "kraal-logs-")), "logs");
+  mkdirSync(logs);
+  const live = join(logs, "a.log");
   const printed: string[] = [];
   const sink = (c: Uint8Array) => printed.push(Buffer.from(c).toString());
   return { live, printed, sink, text: () => printed.join("") };
@@ -82,6 +85,23 @@ describe("the last lines across generations (logs -n)", () => {
     writeFileSync(live, "");
     const at = printLog(live, sink, 3);
     expect(text()).toBe("a\nb\nc\n");
+    closeSync(at!.log.fd);
+  });
+});
+
+describe("following a log into a new run (logs -f across restarts)", () => {
+  test("the old run rotated, then a new run began, between two polls: the old run's newer files come first", () => {
+    const { live, sink, text } = setup();
+    writeFileSync(live, "old-1\n");
+    let at: Followed = printLog(live, sink);
+    writeAndRotate(live, "old-2\n");
+    appendFileSync(live, "old-3\n");
+    // A new run: the old run's files become .prev*, and the new one starts its own.
+    startNewRun(layoutOf(dirname(dirname(live))), "a");
+    appendFileSync(live, "new-1\n");
+    at = followStep(live, at, sink);
+    at = followStep(live, at, sink);
+    expect(text()).toBe("old-1\nold-2\nold-3\nnew-1\n");
     closeSync(at!.log.fd);
   });
 });
