@@ -2,7 +2,7 @@ import { closeSync, fstatSync, lstatSync, renameSync, unlinkSync, writeSync } fr
 import { join } from "node:path";
 import type { Layout } from "../handle/state.ts";
 import { loadLibc } from "../sys/libc.ts";
-import { O_APPEND, O_RDWR_CREATE, openSafe } from "../sys/safe-fs.ts";
+import { O_APPEND, O_RDWR_CREATE, O_READ, openSafe } from "../sys/safe-fs.ts";
 
 /**
  * How much of one run's output is kept: `maxBytes` in total (0: unbounded), spread over the live
@@ -169,11 +169,14 @@ export function startLogWriter(l: Layout, name: string, max: number): number {
   }
 }
 
-/** Waits (up to `timeoutMs`) until no log writer of `name` holds its lock: every byte it read is in the files. */
+/**
+ * Waits (up to `timeoutMs`) until no log writer of `name` holds its lock: every byte it read is in
+ * the files. No lock file: there never was a writer.
+ */
 export async function awaitLogWriter(l: Layout, name: string, timeoutMs = 2000): Promise<void> {
   let fd: number;
   try {
-    fd = openSafe(writerLockPath(l, name), O_RDWR_CREATE);
+    fd = openSafe(writerLockPath(l, name), O_READ);
   } catch {
     return;
   }

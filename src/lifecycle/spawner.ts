@@ -8,7 +8,7 @@ import { type Handle, HANDLE_VERSION, MAX_HANDLE_BYTES, serializeHandle, writeFi
 import { EXIT_RECORD_PLACEHOLDER } from "../handle/exit-record.ts";
 import { encodeId } from "../handle/id.ts";
 import { acquireLock } from "../handle/lock.ts";
-import { DEFAULT_LOG_MAX, logPath, startLogWriter, startNewRun } from "./log-files.ts";
+import { awaitLogWriter, DEFAULT_LOG_MAX, logPath, startLogWriter, startNewRun } from "./log-files.ts";
 import { saveSpawnSpec } from "./spawn-spec.ts";
 import { currentIdentity, readStat } from "../handle/probes.ts";
 import { retireIfEnded } from "./retire.ts";
@@ -61,6 +61,8 @@ export interface Started {
 
 /** How long a spawn waits for the previous run's wrapper to finish clearing its group. */
 const CLEANUP_WAIT_MS = 5000;
+/** How long a new run waits for the last run's log writer to write its last bytes. */
+const PREVIOUS_WRITER_WAIT_MS = 1000;
 
 /** Bun's own control variables: an agent that is itself a Bun program must not inherit kraal's. */
 const BUN_CONTROL_VARS = /^(BUN_BE_BUN|BUN_OPTIONS|BUN_INSPECT.*|BUN_CONFIG_.*|BUN_RUNTIME_TRANSPILER_CACHE_PATH)$/;
@@ -126,7 +128,14 @@ export async function spawnAgent(l: Layout, req: SpawnRequest): Promise<Started>
     }
     const startedAt = Date.now();
     const a = req.attached;
-    if (req.rotateLog !== false) startNewRun(l, name);
+    if (req.rotateLog !== false) {
+      // The last run's log writer may still be writing what its agent wrote last (it reopens the
+      // log by name for every block): let it finish before its files become the previous run's,
+      // or its last bytes would land in the new run's log. It ends at once unless something the
+      // old agent started still holds its pipe (then the new run starts after the wait, as before).
+      await awaitLogWriter(l, name, PREVIOUS_WRITER_WAIT_MS);
+      startNewRun(l, name);
+    }
     const logMax = req.logMax ?? DEFAULT_LOG_MAX;
     // Detached: through a rotating writer (bounded), or straight into the file when unbounded.
     const logFd = a ? null : logMax > 0 ? startLogWriter(l, name, logMax) : openSafe(logPath(l, name), O_APPEND);

@@ -77,6 +77,19 @@ describe("log rotation", () => {
     expect(Buffer.concat(chunks).toString() === want).toBe(true);
   }, 60_000);
 
+  test("a restart waits for the old run's writer: every line the old run wrote last is in its own files, none in the new run's", () => {
+    // On TERM the agent writes 3,000 lines at once; 64K gives the writer 256-byte blocks, many to drain.
+    spawnOk(t, "y", ["sh", "-c", `echo started; trap 'seq -f "old %g" 1 3000; exit' TERM; while :; do sleep 0.05; done`], ["--log-max", "64K"]);
+    expect(run("restart", "y").code).toBe(0);
+    expect(run("status", "y").code).toBe(0); // the new run
+    const current = logFiles("y").map((f) => readFileSync(join(t.layout.logs, f), "utf8")).join("");
+    expect(current).not.toContain("old");
+    // What is kept of the old run is the end of what it wrote: consecutive lines up to the last.
+    const old = rawOut("logs", "y", "--previous").toString().split("\n").filter((line) => line.startsWith("old "));
+    expect(old.length).toBeGreaterThan(100);
+    expect(old.map((line) => Number(line.slice(4)))).toEqual(Array.from({ length: old.length }, (_, i) => 3001 - old.length + i));
+  }, 30_000);
+
   /**
    * Replaces the file at `path` with what `plant` makes there. The log writer's dd may create the
    * log again between the removal and the planting (it opens it with O_CREAT when it starts): then
