@@ -68,6 +68,18 @@ export function tempState(): TempState {
 }
 
 /**
+ * Agents a test left running that it did not track (a restart's new run, say): kraal's own
+ * `kill --all` ends them, proving each is ours first. Costs nothing when no handle is left.
+ */
+function stopLeftAgents(t: TempState): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(t.layout.pids).filter((n) => !n.startsWith("."));
+  } catch {}
+  if (names.length) Bun.spawnSync([BIN, "kill", "--all"], { env: t.env, cwd: t.dir, stdout: "ignore", stderr: "ignore" });
+}
+
+/**
  * Gives every test of the calling file a fresh state directory, and afterwards kills every
  * process group it tracked and removes the directory. Returns a view of the current test's state.
  */
@@ -78,6 +90,7 @@ export function useTempState(): TempState {
   });
   afterEach(() => {
     killTracked();
+    if (current) stopLeftAgents(current);
     current?.cleanup();
   });
   return new Proxy({} as TempState, { get: (_, key) => current![key as keyof TempState] });

@@ -81,7 +81,12 @@ describe("log rotation", () => {
     // On TERM the agent writes 3,000 lines at once; 64K gives the writer 256-byte blocks, many to drain.
     spawnOk(t, "y", ["sh", "-c", `echo started; trap 'seq -f "old %g" 1 3000; exit' TERM; while :; do sleep 0.05; done`], ["--log-max", "64K"]);
     expect(run("restart", "y").code).toBe(0);
-    expect(run("status", "y").code).toBe(0); // the new run
+    // The new run is not one spawnOk tracks: stop it here.
+    try {
+      expect(run("status", "y").code).toBe(0);
+    } finally {
+      run("kill", "y");
+    }
     const current = logFiles("y").map((f) => readFileSync(join(t.layout.logs, f), "utf8")).join("");
     expect(current).not.toContain("old");
     // What is kept of the old run is the end of what it wrote: consecutive lines up to the last.
