@@ -81,14 +81,15 @@ describe("log rotation", () => {
     // On TERM the agent writes 3,000 lines at once; 64K gives the writer 256-byte blocks, many to drain.
     spawnOk(t, "y", ["sh", "-c", `echo started; trap 'seq -f "old %g" 1 3000; exit' TERM; while :; do sleep 0.05; done`], ["--log-max", "64K"]);
     expect(run("restart", "y").code).toBe(0);
-    // The new run is not one spawnOk tracks: stop it here.
+    // The new run is not one spawnOk tracks: stop it here (its own TERM trap writes "old" lines
+    // then, so its files are read first).
     try {
       expect(run("status", "y").code).toBe(0);
+      const current = logFiles("y").map((f) => readFileSync(join(t.layout.logs, f), "utf8")).join("");
+      expect(current).not.toContain("old");
     } finally {
       run("kill", "y");
     }
-    const current = logFiles("y").map((f) => readFileSync(join(t.layout.logs, f), "utf8")).join("");
-    expect(current).not.toContain("old");
     // What is kept of the old run is the end of what it wrote: consecutive lines up to the last.
     const old = rawOut("logs", "y", "--previous").toString().split("\n").filter((line) => line.startsWith("old "));
     expect(old.length).toBeGreaterThan(100);
